@@ -48,11 +48,17 @@ _TAIL = 50.  # standardised distance beyond which asymptotic series are used
 
 def _safe(cond, x, fill):
     "`x` where `cond`, else `fill`: keeps gradients of unused `torch.where` branches finite."
-    return torch.where(cond, x, torch.full_like(x, fill))
+    return x if bool(cond.all()) else torch.where(cond, x, torch.full_like(x, fill))
+
+def _choose(cond, if_true, if_false):
+    "`torch.where(cond, if_true(), if_false())`, evaluating only the branches some element needs."
+    if bool(cond.all()): return if_true()
+    if not bool(cond.any()): return if_false()
+    return torch.where(cond, if_true(), if_false())
 
 def _log1mexp(x):
     "log(1 - exp(x)) for x < 0, accurate everywhere."
-    return torch.where(x > -math.log(2.), torch.log(-torch.expm1(x)), torch.log1p(-torch.exp(x)))
+    return _choose(x > -math.log(2.), lambda: torch.log(-torch.expm1(x)), lambda: torch.log1p(-torch.exp(x)))
 
 def _ell(x):
     "log(erfcx(x/sqrt2)/2), so that log Q(x) = -x^2/2 + _ell(x)."
@@ -65,15 +71,21 @@ def _mills(x):
 def _h(x):
     "1 - x(m(x) - x), with its asymptotic series for x > 50."
     big = x > _TAIL
-    xd, xs = _safe(~big, x, 1.), _safe(big, x, 2*_TAIL)
-    u = 1/xs**2
-    return torch.where(big, u*(2 + u*(-10 + u*(74 + u*(-706 + u*8162)))), 1 - xd*(_mills(xd) - xd))
+    def series(u=None):
+        u = 1/_safe(big, x, 2*_TAIL)**2
+        return u*(2 + u*(-10 + u*(74 + u*(-706 + u*8162))))
+    def direct(xd=None):
+        xd = _safe(~big, x, 1.)
+        return 1 - xd*(_mills(xd) - xd)
+    return _choose(big, series, direct)
 
 def _log_ndtr(x):
     "log Phi(x) with finite gradients down to x ~ -1e10 (torch's own backward gives NaN there)."
     neg = x < -5
-    xn, xp = _safe(neg, x, -6.), _safe(~neg, x, 0.)
-    return torch.where(neg, -xn**2/2 + _ell(-xn), torch.special.log_ndtr(xp))
+    def left(xn=None):
+        xn = _safe(neg, x, -6.)
+        return -xn**2/2 + _ell(-xn)
+    return _choose(neg, left, lambda: torch.special.log_ndtr(_safe(~neg, x, 0.)))
 
 # %% ../nbs/00_distributions.ipynb #4e4dd4b4
 def _log_rho(al, be):
@@ -94,12 +106,14 @@ class _Std:
         self.al, self.be = al, be
         self.upper, self.lower = al >= 0, be <= 0
         self.tail = self.upper | self.lower
-        self.al_u = torch.where(self.lower, -be, al)  # reflected coordinates: tails look like upper tails
-        self.be_u = torch.where(self.lower, -al, be)
+        any_lower = bool(self.lower.any())  # reflected coordinates: tails look like upper tails
+        self.al_u = torch.where(self.lower, -be, al) if any_lower else al
+        self.be_u = torch.where(self.lower, -al, be) if any_lower else be
         self.tal, self.tbe = _safe(self.tail, self.al_u, 1.), _safe(self.tail, self.be_u, 2.)
         self.ial, self.ibe = _safe(~self.tail, al, -1.), _safe(~self.tail, be, 1.)
+    def pick(self, tail, interior): return _choose(self.tail, tail, interior)
     def r(self): return _tail_r(self.tal, self.tbe)
-    def logz(self): return torch.where(self.tail, -self.tal**2/2 + self.r(), _interior_logz(self.ial, self.ibe))
+    def logz(self): return self.pick(lambda: -self.tal**2/2 + self.r(), lambda: _interior_logz(self.ial, self.ibe))
 
 def _std(mu, sigma, a, b): return _Std((a - mu)/sigma, (b - mu)/sigma)
 
@@ -115,14 +129,16 @@ def log_z(mu,          # location of log theta (any shape)
 # %% ../nbs/00_distributions.ipynb #f344529f
 def _entropy_std(s):
     "Differential entropy of the standard normal truncated to `s`."
-    lr = _log_rho(s.tal, s.tbe)
-    odds = torch.exp(lr - _log1mexp(lr))  # rho/(1 - rho)
-    tail = (_HALF_LOG_2PI + 0.5 + s.r() + (1 - _h(s.tal))/2
-            + odds*(s.tal*_mills(s.tal) - s.tbe*_mills(s.tbe))/2)
-    lz = _interior_logz(s.ial, s.ibe)
-    phi_z = lambda x: torch.exp(-x**2/2 - _HALF_LOG_2PI - lz)  # phi(x)/Z
-    inner = _HALF_LOG_2PI + 0.5 + lz + (s.ial*phi_z(s.ial) - s.ibe*phi_z(s.ibe))/2
-    return torch.where(s.tail, tail, inner)
+    def tail():
+        lr = _log_rho(s.tal, s.tbe)
+        odds = torch.exp(lr - _log1mexp(lr))  # rho/(1 - rho)
+        return (_HALF_LOG_2PI + 0.5 + s.r() + (1 - _h(s.tal))/2
+                + odds*(s.tal*_mills(s.tal) - s.tbe*_mills(s.tbe))/2)
+    def inner():
+        lz = _interior_logz(s.ial, s.ibe)
+        phi_z = lambda x: torch.exp(-x**2/2 - _HALF_LOG_2PI - lz)  # phi(x)/Z
+        return _HALF_LOG_2PI + 0.5 + lz + (s.ial*phi_z(s.ial) - s.ibe*phi_z(s.ibe))/2
+    return s.pick(tail, inner)
 
 def kl_loguniform(mu,        # location of log theta
                   sigma,     # scale of log theta, > 0
@@ -137,10 +153,10 @@ def _log_mean(mu, sigma, a, b, s):
     "log E[theta] for the truncation `s` of (mu, sigma)."
     up, lo = (s.al - sigma) >= 0, s.lower
     r = lambda c, x, y: _tail_r(_safe(c, x, 1.), _safe(c, y, 2.))
-    up_val = a + r(up, s.al - sigma, s.be - sigma) - r(up, s.al, s.be)
-    lo_val = b + r(lo, sigma - s.be, sigma - s.al) - r(lo, -s.be, -s.al)
-    gen = mu + sigma**2/2 + _Std(s.al - sigma, s.be - sigma).logz() - s.logz()
-    return torch.where(up, up_val, torch.where(lo, lo_val, gen))
+    up_val = lambda: a + r(up, s.al - sigma, s.be - sigma) - r(up, s.al, s.be)
+    lo_val = lambda: b + r(lo, sigma - s.be, sigma - s.al) - r(lo, -s.be, -s.al)
+    gen = lambda: mu + sigma**2/2 + _Std(s.al - sigma, s.be - sigma).logz() - s.logz()
+    return _choose(up, up_val, lambda: _choose(lo, lo_val, gen))
 
 def expected_theta(mu,        # location of log theta
                    sigma,     # scale of log theta, > 0
@@ -155,16 +171,17 @@ def _std_cumulants(s):
     "Standardised cumulants kappa_2..kappa_4 of the truncation `s`."
     al, be = s.al_u, s.be_u
     asym = s.tail & (al > _TAIL)
-    x = _safe(asym, al, 2*_TAIL); u = 1/x**2; h = _h(x)
-    k2a, k3a, k4a = h - u*(1 - h)**2, 2*u*u.sqrt()*(1 - 12*u), 6*u**2
-    ad, bd = _safe(~asym, al, -1.), _safe(~asym, be, 1.)
-    lz = _Std(ad, bd).logz()
-    A, B = torch.exp(-ad**2/2 - _HALF_LOG_2PI - lz), torch.exp(-bd**2/2 - _HALF_LOG_2PI - lz)
-    M1, M2 = A - B, ad*A - bd*B
-    M3, M4 = (ad**2 - 1)*A - (bd**2 - 1)*B, (ad**3 - 3*ad)*A - (bd**3 - 3*bd)*B
-    k2 = torch.where(asym, k2a, 1 + M2 - M1**2)
-    k3 = torch.where(asym, k3a, M3 - 3*M2*M1 + 2*M1**3)
-    k4 = torch.where(asym, k4a, M4 - 4*M3*M1 - 3*M2**2 + 12*M2*M1**2 - 6*M1**4)
+    def asymptotic():
+        x = _safe(asym, al, 2*_TAIL); u = 1/x**2; h = _h(x)
+        return torch.stack([h - u*(1 - h)**2, 2*u*u.sqrt()*(1 - 12*u), 6*u**2])
+    def moments():
+        ad, bd = _safe(~asym, al, -1.), _safe(~asym, be, 1.)
+        lz = _Std(ad, bd).logz()
+        A, B = torch.exp(-ad**2/2 - _HALF_LOG_2PI - lz), torch.exp(-bd**2/2 - _HALF_LOG_2PI - lz)
+        M1, M2 = A - B, ad*A - bd*B
+        M3, M4 = (ad**2 - 1)*A - (bd**2 - 1)*B, (ad**3 - 3*ad)*A - (bd**3 - 3*bd)*B
+        return torch.stack([1 + M2 - M1**2, M3 - 3*M2*M1 + 2*M1**3, M4 - 4*M3*M1 - 3*M2**2 + 12*M2*M1**2 - 6*M1**4])
+    k2, k3, k4 = _choose(asym, asymptotic, moments)
     return k2, torch.where(s.lower, -k3, k3), k4  # odd cumulants change sign under reflection
 
 _SERIES_VAR = 1e-6
@@ -178,9 +195,9 @@ def _log_ratio_2nd(mu, sigma, a, b, s):
         r = lambda k: _tail_r(_safe(c, sign*(x - k*sigma), 1.), _safe(c, sign*(y - k*sigma), 2.))
         return r(2) - 2*r(1) + r(0)
     L = lambda k: _Std(s.al - k*sigma, s.be - k*sigma).logz()
-    direct = torch.where(up, d2(up, 1, s.al, s.be),
-                         torch.where(lo, d2(lo, -1, s.be, s.al), sigma**2 + L(2) - 2*L(1) + L(0)))
-    return torch.where(sigma**2*k2 < _SERIES_VAR, series, direct)
+    direct = lambda: _choose(up, lambda: d2(up, 1, s.al, s.be),
+                             lambda: _choose(lo, lambda: d2(lo, -1, s.be, s.al), lambda: sigma**2 + L(2) - 2*L(1) + L(0)))
+    return _choose(sigma**2*k2 < _SERIES_VAR, lambda: series, direct)
 
 def variance_theta(mu,        # location of log theta
                    sigma,     # scale of log theta, > 0
@@ -203,26 +220,25 @@ def snr(mu,        # location of log theta
 def _ndtri_log(lp):
     "z with log Phi(z) = lp, for lp <= log(1/2), down to lp ~ -1e20."
     deep = lp < -700
-    zs = torch.special.ndtri(torch.exp(_safe(~deep, lp, -1.)))
-    l = _safe(deep, lp, -800.)
-    t = -2*l
-    z = -torch.sqrt(t - torch.log(t) - math.log(2*math.pi))
-    for _ in range(4): z = z - (_log_ndtr(z) - l)*torch.special.erfcx(-z/_SQRT2)*math.sqrt(math.pi/2)
-    return torch.where(deep, z, zs)
+    def newton():
+        l = _safe(deep, lp, -800.)
+        t = -2*l
+        z = -torch.sqrt(t - torch.log(t) - math.log(2*math.pi))
+        for _ in range(4): z = z - (_log_ndtr(z) - l)*torch.special.erfcx(-z/_SQRT2)*math.sqrt(math.pi/2)
+        return z
+    return _choose(deep, newton, lambda: torch.special.ndtri(torch.exp(_safe(~deep, lp, -1.))))
 
 def _std_quantile(s, u):
     "z = F^{-1}(u) for the standard normal truncated to `s`."
-    uf = torch.where(s.lower, 1 - u, u)
-    lq = -s.tal**2/2 + _ell(s.tal) + torch.log1p(uf*torch.expm1(_log_rho(s.tal, s.tbe)))
-    zt = -_ndtri_log(torch.clamp(lq, max=math.log(0.5)))
-    zt = torch.where(s.lower, -zt, zt)
-    Z = torch.exp(_interior_logz(s.ial, s.ibe))
-    p_lo = torch.exp(_log_ndtr(s.ial)) + u*Z          # Phi(z)
-    p_hi = torch.exp(_log_ndtr(-s.ibe)) + (1 - u)*Z   # Q(z)
-    left = p_lo < 0.5
-    zl = torch.special.ndtri(torch.clamp(_safe(left, p_lo, 0.25), 1e-300, 0.5))
-    zr = -torch.special.ndtri(torch.clamp(_safe(~left, p_hi, 0.25), 1e-300, 0.5))
-    return torch.where(s.tail, zt, torch.where(left, zl, zr))
+    def tail():
+        uf = torch.where(s.lower, 1 - u, u)
+        lq = -s.tal**2/2 + _ell(s.tal) + torch.log1p(uf*torch.expm1(_log_rho(s.tal, s.tbe)))
+        zt = -_ndtri_log(torch.clamp(lq, max=math.log(0.5)))
+        return torch.where(s.lower, -zt, zt)
+    def interior():  # Phi(alpha) + u Z; near 1 the absolute error 1e-16 moves z by < 1e-10 for z < 6
+        p = torch.exp(_log_ndtr(s.ial)) + u*torch.exp(_interior_logz(s.ial, s.ibe))
+        return torch.special.ndtri(p.clamp(1e-300, 1 - 2**-52))
+    return s.pick(tail, interior)
 
 def sample_theta(mu,        # location of log theta
                  sigma,     # scale of log theta, > 0
@@ -230,9 +246,8 @@ def sample_theta(mu,        # location of log theta
                  a=LOG_A,   # log-space lower bound
                  b=LOG_B):  # log-space upper bound
     "Reparameterised sample theta = exp(F^{-1}(u)) of LogN_[a,b](mu, sigma^2)."
-    mu, sigma, a, b, od = _setup(mu, sigma, a, b)
-    mu, sigma, u = torch.broadcast_tensors(mu, sigma, _as(u, mu.dtype, mu.device))
-    x = mu + sigma*_std_quantile(_std(mu, sigma, a, b), u)
+    mu, sigma, a, b, od = _setup(mu, sigma, a, b)  # the truncation is computed per unit, then broadcast against `u`
+    x = mu + sigma*_std_quantile(_std(mu, sigma, a, b), _as(u, mu.dtype, mu.device))
     return torch.exp(torch.minimum(torch.maximum(x, a), b)).to(od)
 
 # %% ../nbs/00_distributions.ipynb #d335de2f
