@@ -216,7 +216,32 @@ def snr(mu,        # location of log theta
     mu, sigma, a, b, od = _setup(mu, sigma, a, b)
     return torch.exp(-0.5*torch.log(torch.expm1(_log_ratio_2nd(mu, sigma, a, b, _std(mu, sigma, a, b))))).to(od)
 
-# %% ../nbs/00_distributions.ipynb #aa22b4c5
+# %% ../nbs/00_distributions.ipynb #06fbdcbe
+class _ImplicitSample(torch.autograd.Function):
+    "x = F^{-1}(u; mu, sigma) with the implicit reparameterisation gradient (Figurnov et al. 2018)."
+    @staticmethod
+    def forward(ctx, mu, sigma, u, a, b):
+        x = _log_theta_sample(mu, sigma, u, a, b)
+        ctx.save_for_backward(mu, sigma, u, x, a, b)
+        return x
+    @staticmethod
+    def backward(ctx, g):
+        mu, sigma, u, x, a, b = ctx.saved_tensors
+        al, be, xi = (a - mu)/sigma, (b - mu)/sigma, (x - mu)/sigma
+        da, db = (x - a)/sigma, (b - x)/sigma                # xi - alpha, beta - xi, both >= 0
+        ra = torch.exp(torch.clamp(da*(2*al + da)/2, max=700.))     # phi(alpha)/phi(xi)
+        rb = torch.exp(torch.clamp(-db*(2*be - db)/2, max=700.))    # phi(beta)/phi(xi)
+        dmu = 1 - ((1 - u)*ra + u*rb)
+        dsig = xi - ((1 - u)*_safe_mul(al, ra) + u*_safe_mul(be, rb))
+        inside = (x > a) & (x < b)                            # clamped samples do not move
+        dmu = torch.where(inside & torch.isfinite(dmu), dmu, torch.zeros_like(dmu))
+        dsig = torch.where(inside & torch.isfinite(dsig), dsig, torch.zeros_like(dsig))
+        return _sum_to(g*dmu, mu.shape), _sum_to(g*dsig, sigma.shape), None, None, None
+
+def _safe_mul(x, r): return torch.where(r == 0, torch.zeros_like(x), x*r)
+def _sum_to(t, shape): return t.sum_to_size(shape) if t.shape != shape else t
+
+# %% ../nbs/00_distributions.ipynb #54cb519b
 def _ndtri_log(lp):
     "z with log Phi(z) = lp, for lp <= log(1/2), down to lp ~ -1e20."
     deep = lp < -700
@@ -240,6 +265,11 @@ def _std_quantile(s, u):
         return torch.special.ndtri(p.clamp(1e-300, 1 - 2**-52))
     return s.pick(tail, interior)
 
+def _log_theta_sample(mu, sigma, u, a, b):
+    "x = F^{-1}(u), clamped to [a, b] (differentiable through the quantile formulas)."
+    x = mu + sigma*_std_quantile(_std(mu, sigma, a, b), u)
+    return torch.minimum(torch.maximum(x, a), b)
+
 def sample_theta(mu,        # location of log theta
                  sigma,     # scale of log theta, > 0
                  u,         # uniform(0, 1) noise, broadcast with `mu`
@@ -247,10 +277,12 @@ def sample_theta(mu,        # location of log theta
                  b=LOG_B):  # log-space upper bound
     "Reparameterised sample theta = exp(F^{-1}(u)) of LogN_[a,b](mu, sigma^2)."
     mu, sigma, a, b, od = _setup(mu, sigma, a, b)  # the truncation is computed per unit, then broadcast against `u`
-    x = mu + sigma*_std_quantile(_std(mu, sigma, a, b), _as(u, mu.dtype, mu.device))
-    return torch.exp(torch.minimum(torch.maximum(x, a), b)).to(od)
+    u = _as(u, mu.dtype, mu.device)
+    if torch.is_grad_enabled() and (mu.requires_grad or sigma.requires_grad): x = _ImplicitSample.apply(mu, sigma, u, a, b)
+    else: x = _log_theta_sample(mu, sigma, u, a, b)
+    return torch.exp(x).to(od)
 
-# %% ../nbs/00_distributions.ipynb #d335de2f
+# %% ../nbs/00_distributions.ipynb #6e115ece
 def log_interval_mass(mu,        # location of log theta
                       sigma,     # scale of log theta, > 0
                       lo,        # log-space lower end of the interval
