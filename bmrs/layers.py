@@ -46,6 +46,7 @@ class NoiseGate(nn.Module):
                  monotone=True,         # a pruned unit stays pruned
                  enabled=True,          # False: pass the input through unchanged
                  clamp_mu=False,        # clamp mu to [a, b] (the release does this for BMRS_U only)
+                 delta_f_variant='eq8', # BMRS_N: 'eq8' (the paper) or 'release' (+log(2 pi)/2, the authors' code)
                  mu_init=0., logsigma_init=-5.):
         super().__init__()
         if not (isinstance(n_units, int) and n_units > 0): raise ValueError(f"n_units must be a positive int, got n_units={n_units!r}")
@@ -54,6 +55,8 @@ class NoiseGate(nn.Module):
         self.criterion = check_criterion(criterion)
         if criterion == 'bmrs_u': prior_mass_loguniform(p1, p2, a, b)  # validates p1 and p2
         if not sigma_p > 0: raise ValueError(f"sigma_p must be > 0, got sigma_p={sigma_p!r}")
+        if delta_f_variant not in ('eq8', 'release'): raise ValueError(f"delta_f_variant must be 'eq8' or 'release', got {delta_f_variant!r}")
+        self.delta_f_variant = delta_f_variant
         self.n_units, self.axis, self.threshold = n_units, axis, threshold
         self.p1, self.p2, self.mu_p, self.sigma_p, self.a, self.b = p1, p2, mu_p, sigma_p, float(a), float(b)
         self.monotone, self.enabled, self.clamp_mu = monotone, enabled, clamp_mu
@@ -140,7 +143,9 @@ def delta_f(self, criterion=None):
     "Delta F (float64) per unit under BMRS_N or BMRS_U (`criterion` defaults to the gate's own)."
     c = criterion or self.criterion
     mu, sigma = self.mu_c.detach(), self.sigma.detach()
-    if c == 'bmrs_n': return delta_f_lognormal(mu, sigma, self.a, self.b, self.mu_p, self.sigma_p)
+    if c == 'bmrs_n':
+        df = delta_f_lognormal(mu, sigma, self.a, self.b, self.mu_p, self.sigma_p)
+        return df + 0.5*math.log(2*math.pi) if self.delta_f_variant == 'release' else df
     if c == 'bmrs_u': return delta_f_loguniform(mu, sigma, self.a, self.b, self.p1, self.p2)
     raise ValueError(f"delta_f needs criterion 'bmrs_n' or 'bmrs_u', got {c!r}")
 NoiseGate.delta_f = delta_f

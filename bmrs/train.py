@@ -78,6 +78,7 @@ class TrainConfig:
     save_reduced: bool = False                   # also write the physically reduced network and its report
     wandb: bool = False                          # log to Weights & Biases (must be installed)
     progress: bool = True                        # tqdm progress bars
+    delta_f: str = 'eq8'                         # BMRS_N: 'eq8' (the paper's equation) or 'release' (the authors' code, +0.919)
 
     @property
     def criterion(self): return None if self.disable_pruning else criterion_of(self.pruning_class)
@@ -86,6 +87,7 @@ class TrainConfig:
         "Short method label used in names and tables (None, L2, SNR, E[θ], BMRS_N, BMRS_U-p1)."
         c = self.criterion
         if c is None: return 'none'
+        if c == 'bmrs_n' and self.delta_f == 'release': return 'bmrs_n_release'
         return f'bmrs_u{self.p1_value}' if c == 'bmrs_u' else c
     @property
     def p1_value(self):
@@ -108,6 +110,7 @@ def check_config(cfg:TrainConfig):
     if cfg.dataset not in DATASETS: bad(f"unknown dataset {cfg.dataset!r}; choose one of {', '.join(DATASETS)}")
     if cfg.kl_averaging not in KL_AVERAGING: bad(f"unknown kl_averaging {cfg.kl_averaging!r}; choose one of {', '.join(KL_AVERAGING)}")
     if cfg.device not in DEVICES: bad(f"unknown device {cfg.device!r}; choose one of {', '.join(DEVICES)}")
+    if cfg.delta_f not in ('eq8', 'release'): bad(f"unknown delta_f {cfg.delta_f!r}; choose 'eq8' or 'release'")
     if not cfg.disable_pruning:
         try: criterion_of(cfg.pruning_class)
         except ValueError as e: bad(str(e))
@@ -227,9 +230,14 @@ def build(cfg:TrainConfig, splits:bdata.DataSplits):
     gate_kwargs = {}
     if cfg.criterion == 'bmrs_u': gate_kwargs['p1'] = cfg.p1_value
     if cfg.criterion == 'bmrs_n' and cfg.mu_p_tilde is not None: gate_kwargs['mu_p'] = cfg.mu_p_tilde
-    return build_model(cfg.network, in_channels=splits.in_channels, image_size=splits.image_size, n_classes=splits.n_classes,
-                       gate=cfg.criterion, n_layers=cfg.n_layers, hidden_dim=cfg.hidden_dim,
-                       weights=cfg.weights if cfg.pretrained else None, **gate_kwargs)
+    if cfg.criterion == 'bmrs_n': gate_kwargs['delta_f_variant'] = cfg.delta_f
+    try:
+        return build_model(cfg.network, in_channels=splits.in_channels, image_size=splits.image_size, n_classes=splits.n_classes,
+                           gate=cfg.criterion, n_layers=cfg.n_layers, hidden_dim=cfg.hidden_dim,
+                           weights=cfg.weights if cfg.pretrained else None, **gate_kwargs)
+    except Exception as e:
+        if cfg.pretrained: raise ConfigError(f"cannot load the checkpoint {cfg.weights}: {type(e).__name__}: {e}") from e
+        raise
 
 # %% ../nbs/05_train.ipynb #03b9de42
 def write_atomic(path, text:str):
@@ -394,6 +402,8 @@ def parser() -> argparse.ArgumentParser:
     _bool_flag(p, 'save_reduced', 'Also save the physically reduced network and its efficiency report')
     _bool_flag(p, 'wandb', 'Log to Weights & Biases')
     p.add_argument('--no_progress', dest='progress', action='store_false', help='No progress bars')
+    p.add_argument('--delta_f', default=d.delta_f, choices=('eq8', 'release'),
+                   help="BMRS_N: the paper's Eq. 8 (default) or the release's value (+log(2 pi)/2, prunes more)")
     return p
 
 def main(argv=None):
