@@ -407,7 +407,7 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 def main(argv=None):
-    "Entry point of `bmrs-train`."
+    "Entry point of `bmrs-train` (exit status 0, or 1 with one message for a run that cannot start)."
     args = parser().parse_args(argv)
     cfg = TrainConfig(**vars(args))
     try:
@@ -417,4 +417,3 @@ def main(argv=None):
     m = rec['metrics']
     print(f"{cfg.name} seed {cfg.seed}: test top-1 {m['test_top1']:.2f}%  units pruned {m['unit_compression']:.2f}%  "
           f"parameters removed {m['param_compression']:.2f}%  -> {cfg.metrics_path}")
-    return rec
