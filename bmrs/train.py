@@ -18,9 +18,9 @@ from . import data as bdata
 
 # %% auto #0
 __all__ = ['PRUNING_CLASSES', 'NETWORKS', 'DATASETS', 'KL_AVERAGING', 'DEVICES', 'criterion_of', 'TrainConfig', 'ConfigError',
-           'check_config', 'read_compression', 'seed_everything', 'resolve_device', 'git_commit', 'environment',
-           'evaluate', 'kl_term', 'train_epoch', 'make_optimizer', 'build', 'write_atomic', 'save_atomic', 'train',
-           'parser', 'main']
+           'check_config', 'energy_tracker', 'read_compression', 'seed_everything', 'resolve_device', 'git_commit',
+           'environment', 'evaluate', 'kl_term', 'train_epoch', 'make_optimizer', 'build', 'write_atomic',
+           'save_atomic', 'train', 'parser', 'main']
 
 # %% ../nbs/05_train.ipynb #b46a5a8c
 PRUNING_CLASSES = {
@@ -77,6 +77,7 @@ class TrainConfig:
     weights: str | None = None                   # local checkpoint for --pretrained
     save_reduced: bool = False                   # also write the physically reduced network and its report
     wandb: bool = False                          # log to Weights & Biases (must be installed)
+    track_energy: bool = False                   # measure energy / CO2 with codecarbon or carbontracker (must be installed)
     progress: bool = True                        # tqdm progress bars
     delta_f: str = 'eq8'                         # BMRS_N: 'eq8' (the paper's equation) or 'release' (the authors' code, +0.919)
 
@@ -133,7 +134,32 @@ def check_config(cfg:TrainConfig):
     if cfg.wandb:
         try: import wandb  # noqa
         except ImportError: bad("--wandb needs the wandb package: pip install wandb")
+    if cfg.track_energy and energy_tracker() is None:
+        bad("--track_energy needs codecarbon or carbontracker: pip install codecarbon")
     return cfg
+
+def energy_tracker():
+    "The name of an installed energy tracker ('codecarbon' or 'carbontracker'), or None."
+    import importlib.util
+    return next((m for m in ('codecarbon', 'carbontracker') if importlib.util.find_spec(m)), None)
+
+class _Energy:
+    "Start/stop whichever energy tracker is installed; `stop()` returns a dict for the run record."
+    def __init__(self, out_dir):
+        self.kind = energy_tracker()
+        if self.kind == 'codecarbon':
+            from codecarbon import OfflineEmissionsTracker
+            self.t = OfflineEmissionsTracker(output_dir=str(out_dir), save_to_file=False, log_level='error', country_iso_code='DNK')
+        else:
+            from carbontracker.tracker import CarbonTracker
+            self.t = CarbonTracker(epochs=1, log_dir=str(out_dir), verbose=0)
+        self.t.start() if self.kind == 'codecarbon' else self.t.epoch_start()
+    def stop(self):
+        if self.kind == 'codecarbon':
+            kg = self.t.stop(); d = self.t.final_emissions_data
+            return dict(tracker='codecarbon', kg_co2eq=kg, kwh=getattr(d, 'energy_consumed', None))
+        self.t.epoch_end(); self.t.stop()
+        return dict(tracker='carbontracker', log_dir=str(self.t.logger.log_dir) if hasattr(self.t, 'logger') else None)
 
 def read_compression(path) -> float:
     "Unit compression % recorded in a metrics JSON (ours: 'unit_compression'; the release's: 'compression')."
@@ -276,6 +302,7 @@ def train(cfg:TrainConfig, splits:bdata.DataSplits|None=None, model:nn.Module|No
     model = model.to(device)
     gated = bool(gates(model))
     wb = _wandb_start(cfg) if cfg.wandb else None
+    energy = _Energy(Path(cfg.output_dir)/f"{cfg.name}-seed{cfg.seed}") if cfg.track_energy else None
     times = dict(setup=time.perf_counter() - t0)
     gen = torch.Generator().manual_seed(cfg.seed)
     steps = math.ceil(len(splits.train)/cfg.batch_size)
@@ -330,6 +357,7 @@ def train(cfg:TrainConfig, splits:bdata.DataSplits|None=None, model:nn.Module|No
                    n_params=total, n_params_removed=removed, n_gate_params=gate_params,
                    n_params_without_gates=total - gate_params, layers=unit_counts(model),
                    best_epoch=best['epoch'], match_unit_compression=match_pct, times=times)
+    if energy is not None: metrics['energy'] = energy.stop()
     metrics['compression'] = metrics['unit_compression']                              # the release's key
     metrics['true_parameter_compression_pct'] = metrics['param_compression']          # the release's table key
     out = Path(cfg.output_dir)/f"{cfg.name}-seed{cfg.seed}"
@@ -401,6 +429,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument('--weights', help='Local checkpoint for --pretrained')
     _bool_flag(p, 'save_reduced', 'Also save the physically reduced network and its efficiency report')
     _bool_flag(p, 'wandb', 'Log to Weights & Biases')
+    _bool_flag(p, 'track_energy', 'Measure energy and CO2 (codecarbon or carbontracker must be installed)')
     p.add_argument('--no_progress', dest='progress', action='store_false', help='No progress bars')
     p.add_argument('--delta_f', default=d.delta_f, choices=('eq8', 'release'),
                    help="BMRS_N: the paper's Eq. 8 (default) or the release's value (+log(2 pi)/2, prunes more)")
