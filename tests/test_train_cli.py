@@ -104,3 +104,19 @@ def test_unreadable_checkpoint(root, tmp_path):
     r = train(tmp_path, '--pretrained', '--weights', bad)
     assert r.returncode == 1 and 'bad.pt' in r.stderr and 'Traceback' not in r.stderr, r.stderr
     assert not (tmp_path/'metrics').exists()
+
+
+def test_save_reduced(root, tmp_path):
+    "--save_reduced writes the physically reduced network and its report; it loads back as a plain module"
+    import torch
+    from bmrs.reduce import load_reduced
+    from bmrs.layers import gates
+    r = train(tmp_path, '--pruning_class', 'LogUniformCDFBMRPruningLayer', '--p1', '4', '--save_reduced')
+    assert r.returncode == 0, r.stderr
+    rec = json.loads(next((tmp_path/'metrics').glob('*.json')).read_text())
+    red_dir = Path(rec['files']['reduced'])
+    assert {p.name for p in red_dir.iterdir()} >= {'arch.json', 'kept.json', 'efficiency.json'}
+    eff = json.loads((red_dir/'efficiency.json').read_text())
+    assert eff['max_logit_diff'] < 1e-4
+    model = load_reduced(red_dir)
+    assert not gates(model) and model(torch.zeros(2, 1, 32, 32)).shape == (2, 10)
