@@ -4,7 +4,7 @@
 
 # %% ../nbs/06_posthoc.ipynb #4576b5b6
 from __future__ import annotations
-import copy, json, math, re
+import copy, json, math, re, warnings
 from contextlib import contextmanager
 from pathlib import Path
 import numpy as np
@@ -22,8 +22,7 @@ from . import data as bdata
 __all__ = ['METHODS', 'LABELS', 'parse_method', 'label', 'is_bmrs', 'bmrs_u_precision', 'unit_scores', 'unit_delta_f',
            'stop_percent', 'prune', 'prune_at_stop', 'pruned_mask', 'valid_for', 'finetune_eval', 'sweep_point',
            'sweep_levels', 'sweep', 'method_colors', 'plot_sweep', 'unit_table', 'sweep_record', 'write_sweep',
-           'read_sweep', 'rank_correlations', 'plot_rank_correlations', 'truncnorm_logpdf_density', 'plot_figure1',
-           'plot_p1']
+           'read_sweep', 'rank_correlations', 'plot_rank_correlations', 'logtheta_density', 'plot_figure1', 'plot_p1']
 
 # %% ../nbs/06_posthoc.ipynb #55d31d6c
 METHODS = ('l2', 'snr', 'etheta', 'bmrs_n', 'bmrs_u8', 'bmrs_u4')
@@ -155,6 +154,9 @@ def sweep(trained:nn.Module,               # network trained with gates and with
     for mth in methods: parse_method(mth)
     lv, n = sweep_levels(levels), sum(g.n_units for g in gates(trained))
     if n == 0: raise ValueError("the network has no gates: train it with pruning enabled and compress_epochs=0")
+    if unit_compression(trained) > 0:
+        warnings.warn(f"the trained network already has {unit_compression(trained):.1f} % of its units pruned; every point "
+                      "recomputes the masks from scratch (train with compress_epochs=0 for the paper's protocol)")
     rows, bar = [], tqdm(total=len(methods)*len(lv), desc='post-training sweep', disable=not progress, leave=False)
     for mth in methods:
         done = {}
@@ -259,8 +261,8 @@ def plot_rank_correlations(corr:pd.DataFrame, ax=None, title:str|None=None):
     ax.figure.tight_layout()
     return ax
 
-# %% ../nbs/06_posthoc.ipynb #dabe3870
-def truncnorm_logpdf_density(x, mu, sigma, a=LOG_A, b=LOG_B):
+# %% ../nbs/06_posthoc.ipynb #fe92da23
+def logtheta_density(x, mu, sigma, a=LOG_A, b=LOG_B):
     "Density of log θ under LogN_[a,b](mu, sigma²): a normal truncated to [a, b]."
     from scipy.stats import norm
     x = np.asarray(x, float)
@@ -281,7 +283,7 @@ def plot_figure1(etheta,                   # E[θ] of every unit of a trained ne
     axs[0].set(xlabel='E[θ]', ylabel='units', title=f'(a) all units (n = {len(etheta)})')
     x = np.linspace(a - 1, b + 1, 800)
     axs[1].plot(x, np.where((x >= a) & (x <= b), 1/(b - a), 0.), 'k-', lw=2, label=f'original: LogU[{a:g}, {b:g}]')
-    axs[1].plot(x, truncnorm_logpdf_density(x, mu_p, sigma_p, a, b), 'k--', lw=2,
+    axs[1].plot(x, logtheta_density(x, mu_p, sigma_p, a, b), 'k--', lw=2,
                 label=f'reduced: LogN(μ̃={mu_p:g}, σ̃={sigma_p:g})')
     axs[1].set(xlabel='log θ', ylabel='density of log θ', title='(b) priors'); axs[1].legend(fontsize=8)
     axs[2].hist(etheta[kept], edges, color='tab:green')

@@ -140,7 +140,7 @@ def _latex_method(s):
 
 def _seeds_note(tab):
     a, b = tab.attrs.get('n_min'), tab.attrs.get('n_max')
-    return f"{a} seeds per cell" if a == b else f"{a}–{b} seeds per cell"
+    return f"{a} seed{'s' if a != 1 else ''} per cell" if a == b else f"{a}–{b} seeds per cell"
 
 def to_markdown(tab:pd.DataFrame, caption:str|None=None) -> str:
     "A `results_table` as a GitHub Markdown table (bold best accuracies) with a caption line."
@@ -324,7 +324,7 @@ def plot_sweeps(sweeps:pd.DataFrame, x:str='param_pct', methods=None, ncols:int=
     from matplotlib.lines import Line2D
     hs.append(Line2D([], [], marker='*', ls='none', color='0.5', mec='k', ms=12)); ls.append('BMRS stop (ΔF ≥ 0)')
     fig.tight_layout()
-    fig.legend(hs, ls, loc='upper center', ncol=min(len(ls), 7), frameon=False, bbox_to_anchor=(.5, 0))
+    fig.legend(hs, ls, loc='upper center', ncol=min(len(ls), 3*nc + 1), frameon=False, bbox_to_anchor=(.5, 0))
     return fig
 
 def save_figure(fig, stem, dpi:int=150) -> list[Path]:
