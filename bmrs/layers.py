@@ -17,8 +17,8 @@ __all__ = ['CRITERIA', 'DEFAULT_THRESHOLDS', 'check_criterion', 'NoiseGate', 'Ga
            'input_weight_norms', 'delta_f', 'importance', 'keep', 'compress', 'LogUniformPruningLayer',
            'LogUniformL2NormPruningLayer', 'LogUniformApproximateDiracBMRPruningLayer', 'LogUniformCDFBMRPruningLayer',
            'gates', 'model_kl', 'compress_model', 'unit_compression', 'unit_counts', 'set_gates_enabled', 'fuse_gates',
-           'unfuse_gates', 'link_sequential', 'param_compression', 'gather_pruning_layers', 'calculate_model_kl',
-           'usable_neuron_pct', 'get_true_parameter_compression_percent', 'enable', 'disable']
+           'unfuse_gates', 'link_sequential', 'param_compression', 'release_param_compression', 'gather_pruning_layers',
+           'calculate_model_kl', 'usable_neuron_pct', 'get_true_parameter_compression_percent', 'enable', 'disable']
 
 # %% ../nbs/02_layers.ipynb #9f46cba3
 CRITERIA = ('snr', 'l2', 'etheta', 'bmrs_n', 'bmrs_u')
@@ -375,6 +375,30 @@ def _removed_params(model:nn.Module):
 def param_compression(model:nn.Module) -> float:
     "Percentage of trainable parameters (gates included) that disappear when the pruned units are removed."
     removed, total = _removed_params(model)
+    return 100*removed/total if total else 0.
+
+# %% ../nbs/02_layers.ipynb #a1c0e002
+def release_param_compression(model:nn.Module) -> float:
+    "Parameter compression % as the released code counts it (see above); the model is not modified."
+    # the release walks the parameters in registration order: each gate's `mu` sits between the weight before it
+    # and the weight after it
+    order, total = [], 0
+    gate_of = {id(g.mu): g for g in gates(model)}
+    for name, p in model.named_parameters():
+        if not p.requires_grad: continue
+        total += p.numel()
+        if p.dim() >= 2: order.append(['w', p.detach().clone()])
+        elif id(p) in gate_of: order.append(['g', gate_of[id(p)]])
+    removed = 0
+    for i, (kind, obj) in enumerate(order):
+        if kind != 'g': continue
+        pruned = (obj.mask.detach() == 0).nonzero().flatten()
+        removed += 2*len(pruned)
+        prev = next((o for k, o in reversed(order[:i]) if k == 'w'), None)
+        nxt = next((o for k, o in order[i + 1:] if k == 'w'), None)
+        if prev is not None and prev.shape[0] == obj.n_units: prev[pruned] = 0
+        if nxt is not None and nxt.shape[1] == obj.n_units: nxt[:, pruned] = 0
+    removed += sum(int((o == 0).sum()) for k, o in order if k == 'w')
     return 100*removed/total if total else 0.
 
 # %% ../nbs/02_layers.ipynb #1ffcb60d

@@ -12,7 +12,7 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 from tqdm.auto import tqdm
-from .layers import (CRITERIA, gates, model_kl, compress_model, unit_compression, param_compression, unit_counts,
+from .layers import (CRITERIA, gates, model_kl, compress_model, unit_compression, param_compression, release_param_compression, unit_counts,
                          _removed_params)
 from . import data as bdata
 
@@ -360,6 +360,7 @@ def train(cfg:TrainConfig, splits:bdata.DataSplits|None=None, model:nn.Module|No
     if energy is not None: metrics['energy'] = energy.stop()
     metrics['compression'] = metrics['unit_compression']                              # the release's key
     metrics['true_parameter_compression_pct'] = metrics['param_compression']          # the release's table key
+    metrics['param_compression_release'] = release_param_compression(model) if gated else 0.  # the release's count
     out = Path(cfg.output_dir)/f"{cfg.name}-seed{cfg.seed}"
     record = dict(config={**asdict(cfg), 'criterion': cfg.criterion, 'method': cfg.method, 'n_epochs_run': n_epochs},
                   environment=environment(device), metrics=metrics,
