@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
+import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 from .distributions import LOG_A, LOG_B
@@ -19,22 +20,24 @@ from .train import (TrainConfig, evaluate, train_epoch, make_optimizer, seed_eve
 from . import data as bdata
 
 # %% auto #0
-__all__ = ['METHODS', 'LABELS', 'parse_method', 'label', 'is_bmrs', 'bmrs_u_precision', 'unit_scores', 'unit_delta_f',
-           'stop_percent', 'prune', 'prune_at_stop', 'pruned_mask', 'valid_for', 'finetune_eval', 'sweep_point',
-           'sweep_levels', 'sweep', 'method_colors', 'plot_sweep', 'unit_table', 'sweep_record', 'write_sweep',
-           'read_sweep', 'rank_correlations', 'plot_rank_correlations', 'logtheta_density', 'plot_figure1', 'plot_p1']
+__all__ = ['METHODS', 'EXTRA_METHODS', 'LABELS', 'parse_method', 'label', 'is_bmrs', 'bmrs_u_precision', 'unit_scores',
+           'unit_delta_f', 'stop_percent', 'prune_by_scores', 'prune', 'prune_at_stop', 'pruned_mask', 'valid_for',
+           'unit_grad_norms', 'attach_grad_norms', 'finetune_eval', 'sweep_point', 'sweep_levels', 'sweep',
+           'method_colors', 'plot_sweep', 'unit_table', 'sweep_record', 'write_sweep', 'read_sweep',
+           'rank_correlations', 'plot_rank_correlations', 'logtheta_density', 'plot_figure1', 'plot_p1']
 
 # %% ../nbs/06_posthoc.ipynb #55d31d6c
 METHODS = ('l2', 'snr', 'etheta', 'bmrs_n', 'bmrs_u8', 'bmrs_u4')
+EXTRA_METHODS = ('grad',)          # gradient-based pruning (App. E, Fig. 5): not in a default sweep
 LABELS = {'none': 'None', 'l2': 'L2', 'etheta': 'E[θ]', 'snr': 'SNR', 'bmrs_n': 'BMRS_N',
-          'bmrs_n_release': 'BMRS_N (release ΔF)', 'bmrs_u8': 'BMRS_U-8', 'bmrs_u4': 'BMRS_U-4'}
+          'bmrs_n_release': 'BMRS_N (release ΔF)', 'bmrs_u8': 'BMRS_U-8', 'bmrs_u4': 'BMRS_U-4', 'grad': 'Grad'}
 
 def parse_method(method:str) -> tuple[str, int|None]:
     "(criterion, p1) of a method name: 'bmrs_u8' → ('bmrs_u', 8), 'snr' → ('snr', None)."
-    if method in ('l2', 'snr', 'etheta', 'bmrs_n'): return method, None
+    if method in ('l2', 'snr', 'etheta', 'bmrs_n', 'grad'): return method, None
     m = re.fullmatch(r'bmrs_u(\d+)', method)
     if m and 0 <= int(m[1]) < 23: return 'bmrs_u', int(m[1])
-    raise ValueError(f"unknown post-training method {method!r}; choose one of {', '.join(METHODS)} (or bmrs_uP, 0 <= P < 23)")
+    raise ValueError(f"unknown post-training method {method!r}; choose one of {', '.join(METHODS + EXTRA_METHODS)} (or bmrs_uP, 0 <= P < 23)")
 
 def label(method:str) -> str:
     "Display name of a method: 'bmrs_u8' → 'BMRS_U-8'."
@@ -58,9 +61,17 @@ def bmrs_u_precision(model:nn.Module, p1:int|None):
     finally:
         for g, p in zip(gs, old): g.p1 = p
 
+def _grad_norm_of(g) -> torch.Tensor:
+    "The gradient norms stored on gate `g` by `attach_grad_norms`."
+    v = getattr(g, 'grad_norm', None)
+    if v is None: raise ValueError("method 'grad' ranks by gradient norms the gates do not have yet: "
+                                   "call attach_grad_norms(model, splits.train, cfg) first (sweep does it)")
+    return v.double().cpu()
+
 def unit_scores(model:nn.Module, method:str) -> np.ndarray:
     "Importance of every unit of `model` under `method` (float64, gates in module order); pruned first = lowest."
     c, p1 = parse_method(method)
+    if c == 'grad': return torch.cat([_grad_norm_of(g) for g in gates(model)]).numpy()
     with bmrs_u_precision(model, p1):
         return torch.cat([g.importance(c).double().cpu() for g in gates(model)]).numpy()
 
@@ -76,9 +87,24 @@ def stop_percent(model:nn.Module, method:str) -> float:
     return float(100*np.mean(unit_delta_f(model, method) >= 0))
 
 # %% ../nbs/06_posthoc.ipynb #fa516725
+def prune_by_scores(model:nn.Module,
+                    scores,                # one score per unit, gates in module order (as `unit_scores`)
+                    percent:float) -> float:
+    "Prune the `percent` % lowest `scores` of `model` with one global threshold (ties: module order), recomputing every mask; returns unit %."
+    gs = gates(model); n = sum(g.n_units for g in gs)
+    s = np.asarray(scores, dtype=float)
+    if s.shape != (n,): raise ValueError(f"scores must hold one value per unit ({n}), got shape {s.shape}")
+    if not 0 <= percent <= 100: raise ValueError(f"percent must be in [0, 100], got percent={percent!r}")
+    keep = np.ones(n, dtype=bool); keep[np.argsort(s, kind='stable')[:int(round(percent/100*n))]] = False
+    i = 0
+    for g in gs:
+        g.mask.copy_(torch.as_tensor(keep[i:i + g.n_units]).to(g.mask)); i += g.n_units
+    return unit_compression(model)
+
 def prune(model:nn.Module, method:str, percent:float) -> float:
     "Prune the `percent` % lowest-scored units of `model` under `method` (one global threshold); returns unit %."
     c, p1 = parse_method(method)
+    if c == 'grad': return prune_by_scores(model, unit_scores(model, method), percent)
     with bmrs_u_precision(model, p1):
         return compress_model(model, criterion=c, percent=float(percent), monotone=False)
 
@@ -97,6 +123,57 @@ def valid_for(model:nn.Module, method:str) -> bool:
     "Is the pruned `model` on `method`'s curve (always for non-BMRS methods; every pruned unit ΔF ≥ 0 for BMRS)?"
     if not is_bmrs(method): return True
     return bool(np.all(unit_delta_f(model, method)[pruned_mask(model)] >= 0))
+
+# %% ../nbs/06_posthoc.ipynb #7985f1e5
+def _weighted_sources(g) -> list[nn.Module]:
+    "The Linear / conv layers whose output units gate `g` scales (as `NoiseGate.input_weight_norms`)."
+    src = [m for m in g.links.sources if isinstance(m, (nn.Linear, nn.modules.conv._ConvNd))]
+    if not src: raise ValueError("the grad criterion needs the layer feeding each gate: link it with link_sequential(...) "
+                                 "or gate.links.sources.append(layer)")
+    return src
+
+def _unit_sq_norms(m:nn.Module, t:torch.Tensor) -> torch.Tensor:
+    "Squared L2 norm per output unit of a weight-shaped tensor `t` of layer `m` (rows; dim 1 of a transposed conv)."
+    if isinstance(m, nn.modules.conv._ConvTransposeNd): t = t.transpose(0, 1)
+    return t.reshape(t.shape[0], -1).double().pow(2).sum(1)
+
+def unit_grad_norms(model:nn.Module,           # left unchanged (the gradients are taken on a copy)
+                    data:bdata.TensorData,     # training examples
+                    cfg:TrainConfig,           # batch size and device
+                    n_batches:int|None=None,   # mini-batches to accumulate over; None: one pass over `data`
+                    seed:int=0,                # seeds the data order and the gate noise
+                    train_mode:bool=True,      # sample θ as in training (False: eval mode, E[θ])
+                    device=None) -> list[torch.Tensor]:
+    "Per gate (float64, CPU): RMS over mini-batches of the L2 norm of ∂CE/∂(each unit's input weights)."
+    if n_batches is not None and not (isinstance(n_batches, int) and not isinstance(n_batches, bool) and n_batches > 0):
+        raise ValueError(f"n_batches must be a positive int or None (one pass over the data), got n_batches={n_batches!r}")
+    if len(data) == 0: raise ValueError("no training examples to take gradients on")
+    device = resolve_device(cfg.device) if device is None else torch.device(device)
+    m = copy.deepcopy(model).to(device).train(train_mode)
+    gs = gates(m)
+    if not gs: raise ValueError("the network has no gates, so no units to score")
+    srcs = [_weighted_sources(g) for g in gs]
+    for g, src in zip(gs, srcs):
+        n = sum(_unit_sq_norms(s, s.weight.detach()) for s in src).shape[0]
+        if n != g.n_units: raise ValueError(f"linked source has {n} output units, gate has {g.n_units}")
+    nb = math.ceil(len(data)/cfg.batch_size) if n_batches is None else min(n_batches, math.ceil(len(data)/cfg.batch_size))
+    acc = [torch.zeros(g.n_units, dtype=torch.float64) for g in gs]
+    seed_everything(seed); gen = torch.Generator().manual_seed(seed)
+    for b, (x, y) in enumerate(bdata.batches(data, cfg.batch_size, shuffle=True, seed=gen)):
+        if b == nb: break
+        m.zero_grad(set_to_none=True)
+        F.cross_entropy(m(x.to(device)), y.to(device)).backward()
+        for a, src in zip(acc, srcs):
+            a += sum(_unit_sq_norms(s, s.weight.grad if s.weight.grad is not None else torch.zeros_like(s.weight))
+                     for s in src).cpu()
+    return [(a/nb).sqrt() for a in acc]
+
+def attach_grad_norms(model:nn.Module, data:bdata.TensorData, cfg:TrainConfig, n_batches:int|None=None, seed:int=0,
+                      train_mode:bool=True, device=None) -> nn.Module:
+    "Store `unit_grad_norms` on each gate of `model` as `gate.grad_norm` (what method 'grad' ranks by); returns `model`."
+    for g, v in zip(gates(model), unit_grad_norms(model, data, cfg, n_batches, seed, train_mode, device)):
+        g.grad_norm = v
+    return model
 
 # %% ../nbs/06_posthoc.ipynb #5476a91d
 def finetune_eval(model:nn.Module,         # modified in place
@@ -148,12 +225,14 @@ def sweep(trained:nn.Module,               # network trained with gates and with
           methods=METHODS,
           levels:int|list=100,             # number of levels in [0, 100] or a list of unit %
           epochs:int=1,                    # fine-tuning epochs per point
-          seed:int=0,                      # seed of every point's fine-tuning
-          progress:bool=True) -> pd.DataFrame:
+          seed:int=0,                      # seed of every point's fine-tuning (and of the 'grad' scores)
+          progress:bool=True,
+          grad_batches:int|None=None) -> pd.DataFrame:  # 'grad': training batches for the gradient norms (None: one pass)
     "Accuracy against compression for every method: one row per (method, level) plus the BMRS stopping points."
     for mth in methods: parse_method(mth)
     lv, n = sweep_levels(levels), sum(g.n_units for g in gates(trained))
     if n == 0: raise ValueError("the network has no gates: train it with pruning enabled and compress_epochs=0")
+    if 'grad' in methods: attach_grad_norms(trained, splits.train, cfg, grad_batches, seed)   # stored on the gates only
     if unit_compression(trained) > 0:
         warnings.warn(f"the trained network already has {unit_compression(trained):.1f} % of its units pruned; every point "
                       "recomputes the masks from scratch (train with compress_epochs=0 for the paper's protocol)")
@@ -179,8 +258,8 @@ def method_colors(methods) -> dict:
     "A fixed colour per method (same colours in every figure)."
     import seaborn as sns
     pal = sns.color_palette('colorblind', 10)
-    fixed = dict(none=pal[7], l2=pal[0], snr=pal[1], etheta=pal[4], bmrs_n=pal[2], bmrs_u8=pal[3], bmrs_u4=pal[8])
-    extra = iter(pal[5:7] + pal[9:])
+    fixed = dict(none=pal[7], l2=pal[0], snr=pal[1], etheta=pal[4], bmrs_n=pal[2], bmrs_u8=pal[3], bmrs_u4=pal[8], grad=pal[5])
+    extra = iter(pal[6:7] + pal[9:])
     return {m: fixed[m] if m in fixed else next(extra, pal[7]) for m in methods}
 
 def plot_sweep(df:pd.DataFrame,            # rows of `sweep`
@@ -217,13 +296,15 @@ def _records(df:pd.DataFrame) -> list[dict]:
     return [{k: (v.item() if hasattr(v, 'item') else v) for k, v in r.items()} for r in df.to_dict('records')]
 
 def sweep_record(df:pd.DataFrame, trained:nn.Module, splits:bdata.DataSplits, cfg:TrainConfig,
-                 epochs:int=1, seed:int=0, methods=METHODS, extra:dict|None=None) -> dict:
+                 epochs:int=1, seed:int=0, methods=METHODS, extra:dict|None=None,
+                 grad_batches:int|None=None) -> dict:  # as passed to `sweep` (recorded when 'grad' is a method)
     "The JSON-ready record of a sweep."
     from dataclasses import asdict
     device = resolve_device(cfg.device)
     bmrs_m = [m for m in methods if is_bmrs(m)]
+    grad = {'grad_batches': grad_batches} if 'grad' in methods else {}
     return dict(kind='posthoc_sweep', config={**asdict(cfg), 'methods': list(methods), 'fine_tune_epochs_per_point': epochs,
-                                               'sweep_seed': seed},
+                                               'sweep_seed': seed, **grad},
                 environment=environment(device),
                 trained=dict(test=evaluate(trained, splits.test, device), val=evaluate(trained, splits.val, device),
                              n_units=sum(g.n_units for g in gates(trained))),
