@@ -258,8 +258,9 @@ def method_colors(methods) -> dict:
     "A fixed colour per method (same colours in every figure)."
     import seaborn as sns
     pal = sns.color_palette('colorblind', 10)
-    fixed = dict(none=pal[7], l2=pal[0], snr=pal[1], etheta=pal[4], bmrs_n=pal[2], bmrs_u8=pal[3], bmrs_u4=pal[8], grad=pal[5])
-    extra = iter(pal[6:7] + pal[9:])
+    fixed = dict(none=pal[7], l2=pal[0], snr=pal[1], etheta=pal[4], bmrs_n=pal[2], bmrs_u8=pal[3], bmrs_u4=pal[8],
+                 grad=(.15, .15, .15))
+    extra = iter(pal[5:7] + pal[9:])
     return {m: fixed[m] if m in fixed else next(extra, pal[7]) for m in methods}
 
 def plot_sweep(df:pd.DataFrame,            # rows of `sweep`

@@ -14,10 +14,11 @@ from .posthoc import label, is_bmrs, method_colors, read_sweep
 
 # %% auto #0
 __all__ = ['RUN_COLUMNS', 'SUMMARY_METRICS', 'METHOD_ORDER', 'DATASET_ORDER', 'DATASET_LABELS', 'NETWORK_LABELS',
-           'TABLE_PROTOCOLS', 'PAPER_TABLE1', 'PAPER_TABLE2', 'is_run_record', 'run_row', 'read_runs', 'summarize',
-           'results_table', 'to_markdown', 'to_latex', 'paper_results', 'compare_with_paper', 'comparison_markdown',
-           'runtime_table', 'benchmark_table', 'frame_markdown', 'read_sweeps', 'sweep_curves', 'plot_sweeps',
-           'save_figure', 'sweep_records', 'mean_rank_correlations', 'figure1_data']
+           'TABLE_PROTOCOLS', 'PAPER_TABLE1', 'PAPER_TABLE2', 'SWEEP_METHOD_ORDER', 'is_run_record', 'run_row',
+           'read_runs', 'summarize', 'results_table', 'to_markdown', 'to_latex', 'paper_results', 'compare_with_paper',
+           'comparison_markdown', 'runtime_table', 'benchmark_table', 'frame_markdown', 'read_sweeps', 'sweep_curves',
+           'plot_sweeps', 'save_figure', 'knee_point', 'knee_distances', 'knee_markdown', 'plot_figure5',
+           'sweep_records', 'mean_rank_correlations', 'figure1_data']
 
 # %% ../nbs/07_report.ipynb #dfba0bcb
 _CFG_FIELDS = {f.name for f in fields(TrainConfig)}
@@ -291,16 +292,32 @@ def sweep_curves(sweeps:pd.DataFrame, x:str='param_pct') -> tuple[pd.DataFrame, 
                                            acc_std=('test_top1', 'std'), n=('seed', 'nunique')).reset_index()
     return curves.fillna({'x_std': 0., 'acc_std': 0.}), stops.fillna({'x_std': 0., 'acc_std': 0.})
 
-def plot_sweeps(sweeps:pd.DataFrame, x:str='param_pct', methods=None, ncols:int=3, panel_size=(4.6, 3.6)):
-    "Fig. 2: mean test accuracy ± std against compression, one panel per (network, dataset), BMRS stops as stars."
+SWEEP_METHOD_ORDER = ('l2', 'grad', 'snr', 'etheta', 'bmrs_n', 'bmrs_u8', 'bmrs_u4')
+
+def _compression_label(x): return ('parameter' if x == 'param_pct' else 'unit') + ' compression (%)'
+
+def plot_sweeps(sweeps:pd.DataFrame,       # rows of `read_sweeps`
+                x:str='param_pct',         # 'param_pct' or 'unit_pct'
+                methods=None,              # default: every method present, in `SWEEP_METHOD_ORDER`
+                ncols:int=3,               # (network, dataset) panels per row
+                panel_size=(4.6, 3.6),     # inches per panel (per pair of panels: 1.75 × the width)
+                stops_panel:bool=False,    # add the right-hand panel of Fig. 2 next to each curve panel
+                reference:str='snr',       # stops panel: the curve drawn behind the stop points, and whose knee is marked
+                zoom_pad:float=4.):        # stops panel: least margin (compression % points) around stops and knee
+    "Fig. 2: mean test accuracy ± std against compression, one panel per (network, dataset), BMRS stops as stars; with `stops_panel`, each seed's stop points (scatter + KDE) over the `reference` curve near its knee."
     import matplotlib.pyplot as plt
     curves, stops = sweep_curves(sweeps, x)
     panels = [(n, d) for n in _order(curves.network, tuple(NETWORK_LABELS)) for d in _order(curves[curves.network == n].dataset, DATASET_ORDER)]
-    methods = _order(curves.method, ('l2', 'snr', 'etheta', 'bmrs_n', 'bmrs_u8', 'bmrs_u4')) if methods is None else list(methods)
+    methods = _order(curves.method, SWEEP_METHOD_ORDER) if methods is None else list(methods)
     cols = method_colors(methods)
     nc = min(ncols, len(panels)); nr = math.ceil(len(panels)/nc)
-    fig, axs = plt.subplots(nr, nc, figsize=(panel_size[0]*nc, panel_size[1]*nr), squeeze=False)
-    for ax, (n, d) in zip(axs.flat, panels):
+    if stops_panel:
+        fig, axs2 = plt.subplots(nr, 2*nc, figsize=(panel_size[0]*1.75*nc, panel_size[1]*nr), squeeze=False,
+                                 gridspec_kw=dict(width_ratios=[1.3, 1]*nc))
+        axs, zooms = axs2[:, 0::2], axs2[:, 1::2]
+    else:
+        fig, axs = plt.subplots(nr, nc, figsize=(panel_size[0]*nc, panel_size[1]*nr), squeeze=False)
+    for pi, (ax, (n, d)) in enumerate(zip(axs.flat, panels)):
         for m in methods:
             c = curves[(curves.network == n) & (curves.dataset == d) & (curves.method == m)].sort_values('level')
             if not len(c): continue
@@ -316,15 +333,24 @@ def plot_sweeps(sweeps:pd.DataFrame, x:str='param_pct', methods=None, ncols:int=
         ax.set_title(f"{NETWORK_LABELS.get(n, n)} on {DATASET_LABELS.get(d, d)} ({seeds} seed{'s' if seeds != 1 else ''})")
         ax.set_xlabel(('parameter' if x == 'param_pct' else 'unit') + ' compression (%)'); ax.set_ylabel('test accuracy (%)')
         ax.set_xlim(0, 100); ax.grid(alpha=.3)
-    for ax in list(axs.flat)[len(panels):]: ax.set_visible(False)
+        if stops_panel:
+            sel = (sweeps.network == n) & (sweeps.dataset == d)
+            _plot_stops_panel(zooms.flat[pi], sweeps[sel], curves[(curves.network == n) & (curves.dataset == d)],
+                              [m for m in methods if is_bmrs(m)], reference, x, cols, zoom_pad)
+    hidden = list(axs.flat)[len(panels):] + (list(zooms.flat)[len(panels):] if stops_panel else [])
+    for ax in hidden: ax.set_visible(False)
     hs, ls = [], []
-    for ax in axs.flat:
+    for ax in (axs2 if stops_panel else axs).flat:
         for h, l in zip(*ax.get_legend_handles_labels()):
-            if l not in ls: hs.append(h); ls.append(l)
+            if l not in ls and not l.startswith('_'): hs.append(h); ls.append(l)
     from matplotlib.lines import Line2D
-    hs.append(Line2D([], [], marker='*', ls='none', color='0.5', mec='k', ms=12)); ls.append('BMRS stop (ΔF ≥ 0)')
+    hs.append(Line2D([], [], marker='*', ls='none', color='0.5', mec='k', ms=12)); ls.append('BMRS stop (ΔF ≥ 0), mean ± std')
+    if stops_panel:
+        hs.append(Line2D([], [], marker='o', ls='none', color='0.5', mec='k', ms=6)); ls.append('BMRS stop of one seed (+ KDE)')
+        hs.append(Line2D([], [], marker='X', ls='none', color='k', ms=9)); ls.append(f'knee of the {label(reference)} curve')
     fig.tight_layout()
-    fig.legend(hs, ls, loc='upper center', ncol=min(len(ls), 3*nc + 1), frameon=False, bbox_to_anchor=(.5, 0))
+    fig.legend(hs, ls, loc='upper center', ncol=min(len(ls), (6 if stops_panel else 3)*nc + 1, 5), frameon=False,
+               bbox_to_anchor=(.5, 0))
     return fig
 
 def save_figure(fig, stem, dpi:int=150) -> list[Path]:
@@ -333,6 +359,105 @@ def save_figure(fig, stem, dpi:int=150) -> list[Path]:
     out = [stem.with_suffix('.png'), stem.with_suffix('.pdf')]
     for p in out: fig.savefig(p, dpi=dpi, bbox_inches='tight')
     return out
+
+# %% ../nbs/07_report.ipynb #daea3f52
+def knee_point(x, y) -> dict:
+    "Kneedle-style knee of the curve (x, y): the point farthest from the chord between its end points, both axes scaled to [0, 1]; its index (in the input order), x, y and scaled distance."
+    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    if x.ndim != 1 or x.shape != y.shape or len(x) < 3:
+        raise ValueError(f"knee_point needs x and y of the same length >= 3, got shapes {x.shape} and {y.shape}")
+    if not (np.isfinite(x).all() and np.isfinite(y).all()): raise ValueError("knee_point needs finite x and y (no NaN or inf)")
+    o = np.argsort(x, kind='stable'); xs, ys = x[o], y[o]
+    if xs[-1] == xs[0]: raise ValueError(f"knee_point needs x to span an interval, got every x = {xs[0]}")
+    xn = (xs - xs[0])/(xs[-1] - xs[0])
+    yn = (ys - ys.min())/(ys.max() - ys.min()) if ys.max() > ys.min() else np.zeros_like(ys)
+    dx, dy = xn[-1] - xn[0], yn[-1] - yn[0]
+    dist = np.abs(dy*(xn - xn[0]) - dx*(yn - yn[0]))/math.hypot(dx, dy)
+    k = int(np.argmax(dist))
+    return dict(index=int(o[k]), x=float(xs[k]), y=float(ys[k]), distance=float(dist[k]))
+
+# %% ../nbs/07_report.ipynb #db2080ef
+def knee_distances(sweeps:pd.DataFrame,    # rows of `read_sweeps`
+                   reference:str='snr',    # the method whose mean curve gives the knee
+                   x:str='param_pct') -> pd.DataFrame:  # 'param_pct' or 'unit_pct'
+    "Per (network, dataset, BMRS method): the knee of the `reference` mean curve and how far (compression % points) each seed's stop point is from it, mean ± std over seeds."
+    if x not in ('param_pct', 'unit_pct'): raise ValueError(f"x must be 'param_pct' or 'unit_pct', got {x!r}")
+    curves, _ = sweep_curves(sweeps, x)
+    rows = []
+    for (n, d), c in curves.groupby(['network', 'dataset'], sort=False):
+        ref = c[c.method == reference].sort_values('level')
+        if len(ref) < 3:
+            raise ValueError(f"reference method {reference!r} has {len(ref)} levels for {n} on {d} (need >= 3); "
+                             f"methods there: {', '.join(sorted(c.method.unique()))}")
+        k = knee_point(ref.x_mean.values, ref.acc_mean.values)
+        st = sweeps[(sweeps.network == n) & (sweeps.dataset == d) & sweeps.is_stop_point.astype(bool)]
+        for m in _order(st.method, SWEEP_METHOD_ORDER):
+            s = st[st.method == m]
+            dist = s[x].astype(float) - k['x']
+            rows.append(dict(network=n, dataset=d, method=m, label=label(m), n=int(s.seed.nunique()), reference=reference,
+                             knee_x=k['x'], knee_acc=k['y'], stop_x_mean=s[x].mean(), stop_x_std=s[x].std(),
+                             stop_acc_mean=s.test_top1.mean(), distance_mean=dist.mean(), distance_std=dist.std(),
+                             abs_distance_mean=dist.abs().mean(), acc_minus_knee_acc=s.test_top1.mean() - k['y']))
+    cols = ['network', 'dataset', 'method', 'label', 'n', 'reference', 'knee_x', 'knee_acc', 'stop_x_mean', 'stop_x_std',
+            'stop_acc_mean', 'distance_mean', 'distance_std', 'abs_distance_mean', 'acc_minus_knee_acc']
+    return pd.DataFrame(rows, columns=cols).fillna({'stop_x_std': 0., 'distance_std': 0.})
+
+def knee_markdown(kd:pd.DataFrame, digits:int=1) -> str:
+    "A `knee_distances` table as Markdown (one row per network, dataset and BMRS method)."
+    x = lambda m, s: f"{m:.{digits}f} ± {s:.{digits}f}"
+    lines = ['| Network | Dataset | Method | n | knee comp. % (acc. %) | stop comp. % | stop − knee (% points) | mean abs. | Δ acc. at stop |',
+             '|---|---|---|---|---|---|---|---|---|']
+    for r in kd.itertuples():
+        lines.append(f"| {NETWORK_LABELS.get(r.network, r.network)} | {DATASET_LABELS.get(r.dataset, r.dataset)} | {r.label} | {r.n} | "
+                     f"{r.knee_x:.{digits}f} ({r.knee_acc:.{digits}f}) | {x(r.stop_x_mean, r.stop_x_std)} | "
+                     f"{x(r.distance_mean, r.distance_std)} | {r.abs_distance_mean:.{digits}f} | {r.acc_minus_knee_acc:+.{digits}f} |")
+    ref = label(kd.reference.iloc[0]) if len(kd) else 'reference'
+    return '\n'.join(lines) + f"\n\nKnee: Kneedle point of the {ref} mean curve; distances are mean ± std over seeds.\n"
+
+def _plot_stops_panel(ax, sw:pd.DataFrame, curves:pd.DataFrame, methods, reference:str, x:str, cols:dict, zoom_pad:float):
+    "Right-hand panel of Fig. 2: each seed's BMRS stop points (scatter + KDE contours) over the `reference` curve, zoomed to stops and knee."
+    import seaborn as sns
+    ref = curves[curves.method == reference].sort_values('level')
+    pts = sw[sw.is_stop_point.astype(bool) & sw.method.isin(methods)]
+    xs, ys = list(pts[x]), list(pts.test_top1)
+    if len(ref) >= 3:
+        k = knee_point(ref.x_mean.values, ref.acc_mean.values)
+        xs.append(k['x']); ys.append(k['y'])
+    if not xs:
+        ax.text(.5, .5, 'no BMRS stop points', ha='center', va='center', transform=ax.transAxes); ax.set_axis_off(); return ax
+    lo, hi = min(xs), max(xs); pad = max(zoom_pad, .2*(hi - lo))
+    x0, x1 = max(0., lo - pad), min(100., hi + pad)
+    if len(ref):
+        ax.plot(ref.x_mean, ref.acc_mean, color=cols.get(reference, '0.4'), lw=1.8, zorder=2, marker='.', ms=4)
+        ax.fill_between(ref.x_mean, ref.acc_mean - ref.acc_std, ref.acc_mean + ref.acc_std, color=cols.get(reference, '0.4'),
+                        alpha=.18, lw=0)
+        inwin = ref[(ref.x_mean >= x0) & (ref.x_mean <= x1)]
+        ys += list(inwin.acc_mean)
+    for m in methods:
+        s = pts[pts.method == m]
+        if not len(s): continue
+        if len(s) >= 3 and s[x].std() > 0 and s.test_top1.std() > 0:
+            try: sns.kdeplot(x=s[x].values, y=s.test_top1.values, ax=ax, color=cols[m], levels=4, alpha=.6, linewidths=1, zorder=3)
+            except (np.linalg.LinAlgError, ValueError): pass               # degenerate (collinear) points: scatter only
+        ax.scatter(s[x], s.test_top1, color=cols[m], edgecolors='k', linewidths=.5, s=28, zorder=4, alpha=.9)
+    if len(ref) >= 3:
+        ax.plot([k['x']], [k['y']], marker='X', color='k', ms=10, ls='none', zorder=5)
+        ax.axvline(k['x'], color='k', ls=':', lw=1, zorder=1)
+    ylo, yhi = min(ys), max(ys); ypad = max(1., .15*(yhi - ylo))
+    ax.set_xlim(x0, x1); ax.set_ylim(ylo - ypad, yhi + ypad)
+    ax.set_xlabel(_compression_label(x)); ax.set_ylabel('test accuracy (%)')
+    ax.set_title(f"stop points near the {label(reference)} knee", fontsize=10); ax.grid(alpha=.3)
+    return ax
+
+# %% ../nbs/07_report.ipynb #43e60505
+def plot_figure5(sweeps:pd.DataFrame, x:str='param_pct', methods=None, **kwargs):
+    "Fig. 5: `plot_sweeps` including gradient-based pruning ('grad'), which the sweeps must contain."
+    if 'grad' not in set(sweeps.get('method', [])):
+        raise ValueError("Fig. 5 needs sweeps with method 'grad' (gradient-based pruning): run bmrs.posthoc.sweep with "
+                         "methods including 'grad', e.g. the fig5 grid")
+    methods = _order(sweeps.method, SWEEP_METHOD_ORDER) if methods is None else list(methods)
+    if 'grad' not in methods: raise ValueError(f"Fig. 5 plots 'grad'; methods={methods!r} leaves it out")
+    return plot_sweeps(sweeps, x=x, methods=methods, **kwargs)
 
 # %% ../nbs/07_report.ipynb #756ed7d3
 def sweep_records(folder) -> list[dict]:
