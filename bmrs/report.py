@@ -14,9 +14,10 @@ from .posthoc import label, is_bmrs, method_colors, read_sweep
 
 # %% auto #0
 __all__ = ['RUN_COLUMNS', 'SUMMARY_METRICS', 'METHOD_ORDER', 'DATASET_ORDER', 'DATASET_LABELS', 'NETWORK_LABELS',
-           'TABLE_PROTOCOLS', 'PAPER_TABLE1', 'PAPER_TABLE2', 'SWEEP_METHOD_ORDER', 'is_run_record', 'run_row',
-           'read_runs', 'summarize', 'results_table', 'to_markdown', 'to_latex', 'paper_results', 'compare_with_paper',
-           'comparison_markdown', 'runtime_table', 'benchmark_table', 'frame_markdown', 'read_sweeps', 'sweep_curves',
+           'TABLE_PROTOCOLS', 'PAPER_TABLE1', 'PAPER_TABLE2', 'RUNTIME_METHODS', 'PAPER_TABLE3', 'PAPER_TABLE4',
+           'SWEEP_METHOD_ORDER', 'is_run_record', 'run_row', 'read_runs', 'summarize', 'results_table', 'to_markdown',
+           'to_latex', 'paper_results', 'compare_with_paper', 'comparison_markdown', 'runtime_table', 'benchmark_table',
+           'frame_markdown', 'runtime_benchmark_table', 'runtime_benchmark_markdown', 'read_sweeps', 'sweep_curves',
            'plot_sweeps', 'save_figure', 'knee_point', 'knee_distances', 'knee_markdown', 'plot_figure5',
            'sweep_records', 'mean_rank_correlations', 'figure1_data']
 
@@ -271,6 +272,84 @@ def frame_markdown(df:pd.DataFrame, floatfmt:str='.2f') -> str:
     lines = ['| ' + ' | '.join(heads) + ' |', '|' + '---|'*len(heads)]
     lines += ['| ' + ' | '.join(fmt(v) for v in row) + ' |' for row in df.itertuples(index=False)]
     return '\n'.join(lines) + '\n'
+
+# %% ../nbs/07_report.ipynb #63c9d769
+RUNTIME_METHODS = ('none', 'etheta', 'snr', 'bmrs_n', 'bmrs_u', 'bmrs_u4')
+_RT_LABELS = dict(none='None', etheta='E[θ]', snr='SNR', bmrs_n='BMRS_N', bmrs_u='BMRS_U', bmrs_u4='BMRS_U-4')
+PAPER_TABLE3 = {  # (network, method): {dataset: (train ms, inference ms)}; 1000 passes of batch 32 on a GPU
+    ('mlp', 'none'): dict(mnist=(2.41, 0.73), fashion_mnist=(2.43, 0.73), cifar10=(4.61, 5.30)),
+    ('mlp', 'etheta'): dict(mnist=(19.76, 1.17), fashion_mnist=(20.00, 1.14), cifar10=(21.21, 5.39)),
+    ('mlp', 'snr'): dict(mnist=(20.00, 1.14), fashion_mnist=(19.99, 1.15), cifar10=(22.00, 4.94)),
+    ('mlp', 'bmrs_n'): dict(mnist=(20.02, 1.14), fashion_mnist=(20.14, 1.15), cifar10=(21.76, 5.57)),
+    ('mlp', 'bmrs_u'): dict(mnist=(19.99, 1.16), fashion_mnist=(20.11, 1.16), cifar10=(22.14, 5.15)),
+    ('lenet5', 'none'): dict(mnist=(2.31, 0.69), fashion_mnist=(2.24, 0.69), cifar10=(4.73, 5.15)),
+    ('lenet5', 'etheta'): dict(mnist=(11.45, 0.94), fashion_mnist=(11.34, 0.94), cifar10=(12.11, 4.90)),
+    ('lenet5', 'snr'): dict(mnist=(11.18, 0.93), fashion_mnist=(11.42, 0.94), cifar10=(15.05, 4.95)),
+    ('lenet5', 'bmrs_n'): dict(mnist=(11.39, 0.94), fashion_mnist=(11.47, 0.94), cifar10=(13.34, 5.07)),
+    ('lenet5', 'bmrs_u'): dict(mnist=(11.44, 0.94), fashion_mnist=(11.08, 0.93), cifar10=(12.86, 4.43)),
+}
+PAPER_TABLE4 = {
+    ('resnet50', 'none'): dict(cifar10=(47.78, 34.30), tinyimagenet=(74.89, 59.11)),
+    ('resnet50', 'etheta'): dict(cifar10=(329.11, 35.24), tinyimagenet=(346.80, 64.02)),
+    ('resnet50', 'snr'): dict(cifar10=(328.29, 33.97), tinyimagenet=(346.56, 64.00)),
+    ('resnet50', 'bmrs_n'): dict(cifar10=(329.84, 32.99), tinyimagenet=(345.63, 64.01)),
+    ('resnet50', 'bmrs_u4'): dict(cifar10=(329.81, 34.85), tinyimagenet=(346.78, 64.06)),
+    ('vit', 'none'): dict(cifar10=(254.50, 87.15), tinyimagenet=(252.91, 86.70)),
+    ('vit', 'etheta'): dict(cifar10=(343.51, 88.80), tinyimagenet=(351.19, 87.49)),
+    ('vit', 'snr'): dict(cifar10=(343.50, 88.92), tinyimagenet=(350.93, 87.55)),
+    ('vit', 'bmrs_n'): dict(cifar10=(343.55, 88.74), tinyimagenet=(350.99, 87.55)),
+    ('vit', 'bmrs_u4'): dict(cifar10=(343.60, 88.56), tinyimagenet=(351.39, 87.47)),
+}
+
+def _read_record(rec):
+    rec = json.loads(Path(rec).read_text()) if isinstance(rec, (str, Path)) else rec
+    if not (isinstance(rec, dict) and rec.get('kind') == 'runtime_benchmark' and isinstance(rec.get('rows'), list)):
+        raise ValueError("not a runtime benchmark record (written by benchmarks/runtime.py): expected kind 'runtime_benchmark' and rows")
+    return rec
+
+def runtime_benchmark_table(rec,           # a runtime benchmark JSON (path) or its dict
+                            digits:int=2) -> pd.DataFrame:
+    "Table 3/4 layout of a runtime benchmark: rows (Model, Method), per dataset our median train / inference ms next to the paper's, and gated/None ratios."
+    rec = _read_record(rec)
+    df = pd.DataFrame(rec['rows'])
+    need = {'network', 'dataset', 'method', 'train_median_ms', 'infer_median_ms'}
+    if not len(df) or not need <= set(df.columns): raise ValueError(f"benchmark rows need the columns {sorted(need)}")
+    paper = {**PAPER_TABLE3, **PAPER_TABLE4}
+    f = lambda v: '–' if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.{digits}f}"
+    rows = []
+    for n in _order(df.network, tuple(NETWORK_LABELS)):
+        dn = df[df.network == n]
+        for m in _order(dn.method, RUNTIME_METHODS):
+            row = {('', 'Model'): NETWORK_LABELS.get(n, n), ('', 'Method'): _RT_LABELS.get(m, label(m))}
+            for d in _order(dn.dataset, DATASET_ORDER):
+                r, base = dn[(dn.method == m) & (dn.dataset == d)], dn[(dn.method == 'none') & (dn.dataset == d)]
+                p, pb = paper.get((n, m), {}).get(d), paper.get((n, 'none'), {}).get(d)
+                dl = DATASET_LABELS.get(d, d)
+                tr, inf = (r.train_median_ms.iloc[0], r.infer_median_ms.iloc[0]) if len(r) else (None, None)
+                row[(dl, 'train ms')] = f(tr); row[(dl, 'train ms (paper)')] = f(p[0] if p else None)
+                row[(dl, 'inf. ms')] = f(inf); row[(dl, 'inf. ms (paper)')] = f(p[1] if p else None)
+                ok = len(r) and len(base)
+                row[(dl, 'train ×None')] = f(tr/base.train_median_ms.iloc[0]) if ok else '–'
+                row[(dl, 'train ×None (paper)')] = f(p[0]/pb[0]) if p and pb else '–'
+            rows.append(row)
+    out = pd.DataFrame(rows)
+    out.columns = pd.MultiIndex.from_tuples(out.columns)
+    out.attrs.update(machine=rec.get('machine'), settings=rec.get('settings'), note=rec.get('note'))
+    return out
+
+def runtime_benchmark_markdown(rec, digits:int=2) -> str:
+    "A runtime benchmark as Markdown: the Table 3 layout and a caption with the machine and settings."
+    rec = _read_record(rec)
+    tab = runtime_benchmark_table(rec, digits)
+    mc, st = rec.get('machine', {}), rec.get('settings', {})
+    cap = (f"Median milliseconds over {st.get('reps')} repetitions (after {st.get('warmup')} warm-up) of a training step "
+           f"(forward + backward of CE + KL, Adam update) and of an inference forward pass (eval mode, before pruning), batch "
+           f"{st.get('batch_size')}, on {st.get('device')} ({mc.get('cpu') or mc.get('processor') or 'unknown CPU'}"
+           f"{', ' + str(mc['gpu']) if mc.get('gpu') else ''}; {st.get('threads')} thread(s); torch {mc.get('torch')}). "
+           "The paper's numbers (columns 'paper') are means over 1000 passes on an NVIDIA Titan X GPU, so only the ratios "
+           "gated/None are comparable.")
+    if rec.get('note'): cap += f" Note: {rec['note']}"
+    return frame_markdown(tab) + '\n' + cap + "\n"
 
 # %% ../nbs/07_report.ipynb #eba9e662
 def read_sweeps(folder) -> pd.DataFrame:

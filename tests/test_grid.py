@@ -93,9 +93,10 @@ def test_run_directories(smoke):
     sw = json.loads(result(out, 'posthoc-mlp-mnist-seed1000').read_text())
     assert sw['kind'] == 'posthoc_sweep'
     rows = sw['rows']
-    assert {r['method'] for r in rows} == {'l2', 'snr', 'etheta', 'bmrs_n', 'bmrs_u8', 'bmrs_u4'}
+    assert {r['method'] for r in rows} == {'l2', 'grad', 'snr', 'etheta', 'bmrs_n', 'bmrs_u8', 'bmrs_u4'}
     assert sum(r['is_stop_point'] for r in rows) == 3
-    assert len([r for r in rows if r['method'] == 'snr']) == 11
+    assert len([r for r in rows if r['method'] == 'snr']) == 11 and len([r for r in rows if r['method'] == 'grad']) == 11
+    assert sw['config']['grad_batches'] == 4 and len(sw['units']['score_grad']) == 64
     plan = json.loads((out/'grid.json').read_text())
     assert [r['id'] for r in plan['runs']] == list(RUNS)
 
