@@ -14,10 +14,12 @@ from .posthoc import label, is_bmrs, method_colors, read_sweep
 
 # %% auto #0
 __all__ = ['RUN_COLUMNS', 'SUMMARY_METRICS', 'METHOD_ORDER', 'DATASET_ORDER', 'DATASET_LABELS', 'NETWORK_LABELS',
-           'TABLE_PROTOCOLS', 'PAPER_TABLE1', 'PAPER_TABLE2', 'is_run_record', 'run_row', 'read_runs', 'summarize',
-           'results_table', 'to_markdown', 'to_latex', 'paper_results', 'compare_with_paper', 'comparison_markdown',
-           'runtime_table', 'benchmark_table', 'frame_markdown', 'read_sweeps', 'sweep_curves', 'plot_sweeps',
-           'save_figure', 'sweep_records', 'mean_rank_correlations', 'figure1_data']
+           'TABLE_PROTOCOLS', 'PAPER_TABLE1', 'PAPER_TABLE2', 'RUNTIME_METHODS', 'PAPER_TABLE3', 'PAPER_TABLE4',
+           'SWEEP_METHOD_ORDER', 'is_run_record', 'run_row', 'read_runs', 'summarize', 'results_table', 'to_markdown',
+           'to_latex', 'paper_results', 'compare_with_paper', 'comparison_markdown', 'runtime_table', 'benchmark_table',
+           'frame_markdown', 'runtime_benchmark_table', 'runtime_benchmark_markdown', 'read_sweeps', 'sweep_curves',
+           'plot_sweeps', 'save_figure', 'knee_point', 'knee_distances', 'knee_markdown', 'plot_figure5',
+           'sweep_records', 'mean_rank_correlations', 'figure1_data']
 
 # %% ../nbs/07_report.ipynb #dfba0bcb
 _CFG_FIELDS = {f.name for f in fields(TrainConfig)}
@@ -271,6 +273,84 @@ def frame_markdown(df:pd.DataFrame, floatfmt:str='.2f') -> str:
     lines += ['| ' + ' | '.join(fmt(v) for v in row) + ' |' for row in df.itertuples(index=False)]
     return '\n'.join(lines) + '\n'
 
+# %% ../nbs/07_report.ipynb #63c9d769
+RUNTIME_METHODS = ('none', 'etheta', 'snr', 'bmrs_n', 'bmrs_u', 'bmrs_u4')
+_RT_LABELS = dict(none='None', etheta='E[θ]', snr='SNR', bmrs_n='BMRS_N', bmrs_u='BMRS_U', bmrs_u4='BMRS_U-4')
+PAPER_TABLE3 = {  # (network, method): {dataset: (train ms, inference ms)}; 1000 passes of batch 32 on a GPU
+    ('mlp', 'none'): dict(mnist=(2.41, 0.73), fashion_mnist=(2.43, 0.73), cifar10=(4.61, 5.30)),
+    ('mlp', 'etheta'): dict(mnist=(19.76, 1.17), fashion_mnist=(20.00, 1.14), cifar10=(21.21, 5.39)),
+    ('mlp', 'snr'): dict(mnist=(20.00, 1.14), fashion_mnist=(19.99, 1.15), cifar10=(22.00, 4.94)),
+    ('mlp', 'bmrs_n'): dict(mnist=(20.02, 1.14), fashion_mnist=(20.14, 1.15), cifar10=(21.76, 5.57)),
+    ('mlp', 'bmrs_u'): dict(mnist=(19.99, 1.16), fashion_mnist=(20.11, 1.16), cifar10=(22.14, 5.15)),
+    ('lenet5', 'none'): dict(mnist=(2.31, 0.69), fashion_mnist=(2.24, 0.69), cifar10=(4.73, 5.15)),
+    ('lenet5', 'etheta'): dict(mnist=(11.45, 0.94), fashion_mnist=(11.34, 0.94), cifar10=(12.11, 4.90)),
+    ('lenet5', 'snr'): dict(mnist=(11.18, 0.93), fashion_mnist=(11.42, 0.94), cifar10=(15.05, 4.95)),
+    ('lenet5', 'bmrs_n'): dict(mnist=(11.39, 0.94), fashion_mnist=(11.47, 0.94), cifar10=(13.34, 5.07)),
+    ('lenet5', 'bmrs_u'): dict(mnist=(11.44, 0.94), fashion_mnist=(11.08, 0.93), cifar10=(12.86, 4.43)),
+}
+PAPER_TABLE4 = {
+    ('resnet50', 'none'): dict(cifar10=(47.78, 34.30), tinyimagenet=(74.89, 59.11)),
+    ('resnet50', 'etheta'): dict(cifar10=(329.11, 35.24), tinyimagenet=(346.80, 64.02)),
+    ('resnet50', 'snr'): dict(cifar10=(328.29, 33.97), tinyimagenet=(346.56, 64.00)),
+    ('resnet50', 'bmrs_n'): dict(cifar10=(329.84, 32.99), tinyimagenet=(345.63, 64.01)),
+    ('resnet50', 'bmrs_u4'): dict(cifar10=(329.81, 34.85), tinyimagenet=(346.78, 64.06)),
+    ('vit', 'none'): dict(cifar10=(254.50, 87.15), tinyimagenet=(252.91, 86.70)),
+    ('vit', 'etheta'): dict(cifar10=(343.51, 88.80), tinyimagenet=(351.19, 87.49)),
+    ('vit', 'snr'): dict(cifar10=(343.50, 88.92), tinyimagenet=(350.93, 87.55)),
+    ('vit', 'bmrs_n'): dict(cifar10=(343.55, 88.74), tinyimagenet=(350.99, 87.55)),
+    ('vit', 'bmrs_u4'): dict(cifar10=(343.60, 88.56), tinyimagenet=(351.39, 87.47)),
+}
+
+def _read_record(rec):
+    rec = json.loads(Path(rec).read_text()) if isinstance(rec, (str, Path)) else rec
+    if not (isinstance(rec, dict) and rec.get('kind') == 'runtime_benchmark' and isinstance(rec.get('rows'), list)):
+        raise ValueError("not a runtime benchmark record (written by benchmarks/runtime.py): expected kind 'runtime_benchmark' and rows")
+    return rec
+
+def runtime_benchmark_table(rec,           # a runtime benchmark JSON (path) or its dict
+                            digits:int=2) -> pd.DataFrame:
+    "Table 3/4 layout of a runtime benchmark: rows (Model, Method), per dataset our median train / inference ms next to the paper's, and gated/None ratios."
+    rec = _read_record(rec)
+    df = pd.DataFrame(rec['rows'])
+    need = {'network', 'dataset', 'method', 'train_median_ms', 'infer_median_ms'}
+    if not len(df) or not need <= set(df.columns): raise ValueError(f"benchmark rows need the columns {sorted(need)}")
+    paper = {**PAPER_TABLE3, **PAPER_TABLE4}
+    f = lambda v: '–' if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.{digits}f}"
+    rows = []
+    for n in _order(df.network, tuple(NETWORK_LABELS)):
+        dn = df[df.network == n]
+        for m in _order(dn.method, RUNTIME_METHODS):
+            row = {('', 'Model'): NETWORK_LABELS.get(n, n), ('', 'Method'): _RT_LABELS.get(m, label(m))}
+            for d in _order(dn.dataset, DATASET_ORDER):
+                r, base = dn[(dn.method == m) & (dn.dataset == d)], dn[(dn.method == 'none') & (dn.dataset == d)]
+                p, pb = paper.get((n, m), {}).get(d), paper.get((n, 'none'), {}).get(d)
+                dl = DATASET_LABELS.get(d, d)
+                tr, inf = (r.train_median_ms.iloc[0], r.infer_median_ms.iloc[0]) if len(r) else (None, None)
+                row[(dl, 'train ms')] = f(tr); row[(dl, 'train ms (paper)')] = f(p[0] if p else None)
+                row[(dl, 'inf. ms')] = f(inf); row[(dl, 'inf. ms (paper)')] = f(p[1] if p else None)
+                ok = len(r) and len(base)
+                row[(dl, 'train ×None')] = f(tr/base.train_median_ms.iloc[0]) if ok else '–'
+                row[(dl, 'train ×None (paper)')] = f(p[0]/pb[0]) if p and pb else '–'
+            rows.append(row)
+    out = pd.DataFrame(rows)
+    out.columns = pd.MultiIndex.from_tuples(out.columns)
+    out.attrs.update(machine=rec.get('machine'), settings=rec.get('settings'), note=rec.get('note'))
+    return out
+
+def runtime_benchmark_markdown(rec, digits:int=2) -> str:
+    "A runtime benchmark as Markdown: the Table 3 layout and a caption with the machine and settings."
+    rec = _read_record(rec)
+    tab = runtime_benchmark_table(rec, digits)
+    mc, st = rec.get('machine', {}), rec.get('settings', {})
+    cap = (f"Median milliseconds over {st.get('reps')} repetitions (after {st.get('warmup')} warm-up) of a training step "
+           f"(forward + backward of CE + KL, Adam update) and of an inference forward pass (eval mode, before pruning), batch "
+           f"{st.get('batch_size')}, on {st.get('device')} ({mc.get('cpu') or mc.get('processor') or 'unknown CPU'}"
+           f"{', ' + str(mc['gpu']) if mc.get('gpu') else ''}; {st.get('threads')} thread(s); torch {mc.get('torch')}). "
+           "The paper's numbers (columns 'paper') are means over 1000 passes on an NVIDIA Titan X GPU, so only the ratios "
+           "gated/None are comparable.")
+    if rec.get('note'): cap += f" Note: {rec['note']}"
+    return frame_markdown(tab) + '\n' + cap + "\n"
+
 # %% ../nbs/07_report.ipynb #eba9e662
 def read_sweeps(folder) -> pd.DataFrame:
     "Rows of every post-training sweep JSON under `folder` (with network, dataset, seed and path columns)."
@@ -291,16 +371,32 @@ def sweep_curves(sweeps:pd.DataFrame, x:str='param_pct') -> tuple[pd.DataFrame, 
                                            acc_std=('test_top1', 'std'), n=('seed', 'nunique')).reset_index()
     return curves.fillna({'x_std': 0., 'acc_std': 0.}), stops.fillna({'x_std': 0., 'acc_std': 0.})
 
-def plot_sweeps(sweeps:pd.DataFrame, x:str='param_pct', methods=None, ncols:int=3, panel_size=(4.6, 3.6)):
-    "Fig. 2: mean test accuracy ± std against compression, one panel per (network, dataset), BMRS stops as stars."
+SWEEP_METHOD_ORDER = ('l2', 'grad', 'snr', 'etheta', 'bmrs_n', 'bmrs_u8', 'bmrs_u4')
+
+def _compression_label(x): return ('parameter' if x == 'param_pct' else 'unit') + ' compression (%)'
+
+def plot_sweeps(sweeps:pd.DataFrame,       # rows of `read_sweeps`
+                x:str='param_pct',         # 'param_pct' or 'unit_pct'
+                methods=None,              # default: every method present, in `SWEEP_METHOD_ORDER`
+                ncols:int=3,               # (network, dataset) panels per row
+                panel_size=(4.6, 3.6),     # inches per panel (per pair of panels: 1.75 × the width)
+                stops_panel:bool=False,    # add the right-hand panel of Fig. 2 next to each curve panel
+                reference:str='snr',       # stops panel: the curve drawn behind the stop points, and whose knee is marked
+                zoom_pad:float=4.):        # stops panel: least margin (compression % points) around stops and knee
+    "Fig. 2: mean test accuracy ± std against compression, one panel per (network, dataset), BMRS stops as stars; with `stops_panel`, each seed's stop points (scatter + KDE) over the `reference` curve near its knee."
     import matplotlib.pyplot as plt
     curves, stops = sweep_curves(sweeps, x)
     panels = [(n, d) for n in _order(curves.network, tuple(NETWORK_LABELS)) for d in _order(curves[curves.network == n].dataset, DATASET_ORDER)]
-    methods = _order(curves.method, ('l2', 'snr', 'etheta', 'bmrs_n', 'bmrs_u8', 'bmrs_u4')) if methods is None else list(methods)
+    methods = _order(curves.method, SWEEP_METHOD_ORDER) if methods is None else list(methods)
     cols = method_colors(methods)
     nc = min(ncols, len(panels)); nr = math.ceil(len(panels)/nc)
-    fig, axs = plt.subplots(nr, nc, figsize=(panel_size[0]*nc, panel_size[1]*nr), squeeze=False)
-    for ax, (n, d) in zip(axs.flat, panels):
+    if stops_panel:
+        fig, axs2 = plt.subplots(nr, 2*nc, figsize=(panel_size[0]*1.75*nc, panel_size[1]*nr), squeeze=False,
+                                 gridspec_kw=dict(width_ratios=[1.3, 1]*nc))
+        axs, zooms = axs2[:, 0::2], axs2[:, 1::2]
+    else:
+        fig, axs = plt.subplots(nr, nc, figsize=(panel_size[0]*nc, panel_size[1]*nr), squeeze=False)
+    for pi, (ax, (n, d)) in enumerate(zip(axs.flat, panels)):
         for m in methods:
             c = curves[(curves.network == n) & (curves.dataset == d) & (curves.method == m)].sort_values('level')
             if not len(c): continue
@@ -316,15 +412,24 @@ def plot_sweeps(sweeps:pd.DataFrame, x:str='param_pct', methods=None, ncols:int=
         ax.set_title(f"{NETWORK_LABELS.get(n, n)} on {DATASET_LABELS.get(d, d)} ({seeds} seed{'s' if seeds != 1 else ''})")
         ax.set_xlabel(('parameter' if x == 'param_pct' else 'unit') + ' compression (%)'); ax.set_ylabel('test accuracy (%)')
         ax.set_xlim(0, 100); ax.grid(alpha=.3)
-    for ax in list(axs.flat)[len(panels):]: ax.set_visible(False)
+        if stops_panel:
+            sel = (sweeps.network == n) & (sweeps.dataset == d)
+            _plot_stops_panel(zooms.flat[pi], sweeps[sel], curves[(curves.network == n) & (curves.dataset == d)],
+                              [m for m in methods if is_bmrs(m)], reference, x, cols, zoom_pad)
+    hidden = list(axs.flat)[len(panels):] + (list(zooms.flat)[len(panels):] if stops_panel else [])
+    for ax in hidden: ax.set_visible(False)
     hs, ls = [], []
-    for ax in axs.flat:
+    for ax in (axs2 if stops_panel else axs).flat:
         for h, l in zip(*ax.get_legend_handles_labels()):
-            if l not in ls: hs.append(h); ls.append(l)
+            if l not in ls and not l.startswith('_'): hs.append(h); ls.append(l)
     from matplotlib.lines import Line2D
-    hs.append(Line2D([], [], marker='*', ls='none', color='0.5', mec='k', ms=12)); ls.append('BMRS stop (ΔF ≥ 0)')
+    hs.append(Line2D([], [], marker='*', ls='none', color='0.5', mec='k', ms=12)); ls.append('BMRS stop (ΔF ≥ 0), mean ± std')
+    if stops_panel:
+        hs.append(Line2D([], [], marker='o', ls='none', color='0.5', mec='k', ms=6)); ls.append('BMRS stop of one seed (+ KDE)')
+        hs.append(Line2D([], [], marker='X', ls='none', color='k', ms=9)); ls.append(f'knee of the {label(reference)} curve')
     fig.tight_layout()
-    fig.legend(hs, ls, loc='upper center', ncol=min(len(ls), 3*nc + 1), frameon=False, bbox_to_anchor=(.5, 0))
+    fig.legend(hs, ls, loc='upper center', ncol=min(len(ls), (6 if stops_panel else 3)*nc + 1, 5), frameon=False,
+               bbox_to_anchor=(.5, 0))
     return fig
 
 def save_figure(fig, stem, dpi:int=150) -> list[Path]:
@@ -333,6 +438,105 @@ def save_figure(fig, stem, dpi:int=150) -> list[Path]:
     out = [stem.with_suffix('.png'), stem.with_suffix('.pdf')]
     for p in out: fig.savefig(p, dpi=dpi, bbox_inches='tight')
     return out
+
+# %% ../nbs/07_report.ipynb #daea3f52
+def knee_point(x, y) -> dict:
+    "Kneedle-style knee of the curve (x, y): the point farthest from the chord between its end points, both axes scaled to [0, 1]; its index (in the input order), x, y and scaled distance."
+    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    if x.ndim != 1 or x.shape != y.shape or len(x) < 3:
+        raise ValueError(f"knee_point needs x and y of the same length >= 3, got shapes {x.shape} and {y.shape}")
+    if not (np.isfinite(x).all() and np.isfinite(y).all()): raise ValueError("knee_point needs finite x and y (no NaN or inf)")
+    o = np.argsort(x, kind='stable'); xs, ys = x[o], y[o]
+    if xs[-1] == xs[0]: raise ValueError(f"knee_point needs x to span an interval, got every x = {xs[0]}")
+    xn = (xs - xs[0])/(xs[-1] - xs[0])
+    yn = (ys - ys.min())/(ys.max() - ys.min()) if ys.max() > ys.min() else np.zeros_like(ys)
+    dx, dy = xn[-1] - xn[0], yn[-1] - yn[0]
+    dist = np.abs(dy*(xn - xn[0]) - dx*(yn - yn[0]))/math.hypot(dx, dy)
+    k = int(np.argmax(dist))
+    return dict(index=int(o[k]), x=float(xs[k]), y=float(ys[k]), distance=float(dist[k]))
+
+# %% ../nbs/07_report.ipynb #db2080ef
+def knee_distances(sweeps:pd.DataFrame,    # rows of `read_sweeps`
+                   reference:str='snr',    # the method whose mean curve gives the knee
+                   x:str='param_pct') -> pd.DataFrame:  # 'param_pct' or 'unit_pct'
+    "Per (network, dataset, BMRS method): the knee of the `reference` mean curve and how far (compression % points) each seed's stop point is from it, mean ± std over seeds."
+    if x not in ('param_pct', 'unit_pct'): raise ValueError(f"x must be 'param_pct' or 'unit_pct', got {x!r}")
+    curves, _ = sweep_curves(sweeps, x)
+    rows = []
+    for (n, d), c in curves.groupby(['network', 'dataset'], sort=False):
+        ref = c[c.method == reference].sort_values('level')
+        if len(ref) < 3:
+            raise ValueError(f"reference method {reference!r} has {len(ref)} levels for {n} on {d} (need >= 3); "
+                             f"methods there: {', '.join(sorted(c.method.unique()))}")
+        k = knee_point(ref.x_mean.values, ref.acc_mean.values)
+        st = sweeps[(sweeps.network == n) & (sweeps.dataset == d) & sweeps.is_stop_point.astype(bool)]
+        for m in _order(st.method, SWEEP_METHOD_ORDER):
+            s = st[st.method == m]
+            dist = s[x].astype(float) - k['x']
+            rows.append(dict(network=n, dataset=d, method=m, label=label(m), n=int(s.seed.nunique()), reference=reference,
+                             knee_x=k['x'], knee_acc=k['y'], stop_x_mean=s[x].mean(), stop_x_std=s[x].std(),
+                             stop_acc_mean=s.test_top1.mean(), distance_mean=dist.mean(), distance_std=dist.std(),
+                             abs_distance_mean=dist.abs().mean(), acc_minus_knee_acc=s.test_top1.mean() - k['y']))
+    cols = ['network', 'dataset', 'method', 'label', 'n', 'reference', 'knee_x', 'knee_acc', 'stop_x_mean', 'stop_x_std',
+            'stop_acc_mean', 'distance_mean', 'distance_std', 'abs_distance_mean', 'acc_minus_knee_acc']
+    return pd.DataFrame(rows, columns=cols).fillna({'stop_x_std': 0., 'distance_std': 0.})
+
+def knee_markdown(kd:pd.DataFrame, digits:int=1) -> str:
+    "A `knee_distances` table as Markdown (one row per network, dataset and BMRS method)."
+    x = lambda m, s: f"{m:.{digits}f} ± {s:.{digits}f}"
+    lines = ['| Network | Dataset | Method | n | knee comp. % (acc. %) | stop comp. % | stop − knee (% points) | mean abs. | Δ acc. at stop |',
+             '|---|---|---|---|---|---|---|---|---|']
+    for r in kd.itertuples():
+        lines.append(f"| {NETWORK_LABELS.get(r.network, r.network)} | {DATASET_LABELS.get(r.dataset, r.dataset)} | {r.label} | {r.n} | "
+                     f"{r.knee_x:.{digits}f} ({r.knee_acc:.{digits}f}) | {x(r.stop_x_mean, r.stop_x_std)} | "
+                     f"{x(r.distance_mean, r.distance_std)} | {r.abs_distance_mean:.{digits}f} | {r.acc_minus_knee_acc:+.{digits}f} |")
+    ref = label(kd.reference.iloc[0]) if len(kd) else 'reference'
+    return '\n'.join(lines) + f"\n\nKnee: Kneedle point of the {ref} mean curve; distances are mean ± std over seeds.\n"
+
+def _plot_stops_panel(ax, sw:pd.DataFrame, curves:pd.DataFrame, methods, reference:str, x:str, cols:dict, zoom_pad:float):
+    "Right-hand panel of Fig. 2: each seed's BMRS stop points (scatter + KDE contours) over the `reference` curve, zoomed to stops and knee."
+    import seaborn as sns
+    ref = curves[curves.method == reference].sort_values('level')
+    pts = sw[sw.is_stop_point.astype(bool) & sw.method.isin(methods)]
+    xs, ys = list(pts[x]), list(pts.test_top1)
+    if len(ref) >= 3:
+        k = knee_point(ref.x_mean.values, ref.acc_mean.values)
+        xs.append(k['x']); ys.append(k['y'])
+    if not xs:
+        ax.text(.5, .5, 'no BMRS stop points', ha='center', va='center', transform=ax.transAxes); ax.set_axis_off(); return ax
+    lo, hi = min(xs), max(xs); pad = max(zoom_pad, .2*(hi - lo))
+    x0, x1 = max(0., lo - pad), min(100., hi + pad)
+    if len(ref):
+        ax.plot(ref.x_mean, ref.acc_mean, color=cols.get(reference, '0.4'), lw=1.8, zorder=2, marker='.', ms=4)
+        ax.fill_between(ref.x_mean, ref.acc_mean - ref.acc_std, ref.acc_mean + ref.acc_std, color=cols.get(reference, '0.4'),
+                        alpha=.18, lw=0)
+        inwin = ref[(ref.x_mean >= x0) & (ref.x_mean <= x1)]
+        ys += list(inwin.acc_mean)
+    for m in methods:
+        s = pts[pts.method == m]
+        if not len(s): continue
+        if len(s) >= 3 and s[x].std() > 0 and s.test_top1.std() > 0:
+            try: sns.kdeplot(x=s[x].values, y=s.test_top1.values, ax=ax, color=cols[m], levels=4, alpha=.6, linewidths=1, zorder=3)
+            except (np.linalg.LinAlgError, ValueError): pass               # degenerate (collinear) points: scatter only
+        ax.scatter(s[x], s.test_top1, color=cols[m], edgecolors='k', linewidths=.5, s=28, zorder=4, alpha=.9)
+    if len(ref) >= 3:
+        ax.plot([k['x']], [k['y']], marker='X', color='k', ms=10, ls='none', zorder=5)
+        ax.axvline(k['x'], color='k', ls=':', lw=1, zorder=1)
+    ylo, yhi = min(ys), max(ys); ypad = max(1., .15*(yhi - ylo))
+    ax.set_xlim(x0, x1); ax.set_ylim(ylo - ypad, yhi + ypad)
+    ax.set_xlabel(_compression_label(x)); ax.set_ylabel('test accuracy (%)')
+    ax.set_title(f"stop points near the {label(reference)} knee", fontsize=10); ax.grid(alpha=.3)
+    return ax
+
+# %% ../nbs/07_report.ipynb #43e60505
+def plot_figure5(sweeps:pd.DataFrame, x:str='param_pct', methods=None, **kwargs):
+    "Fig. 5: `plot_sweeps` including gradient-based pruning ('grad'), which the sweeps must contain."
+    if 'grad' not in set(sweeps.get('method', [])):
+        raise ValueError("Fig. 5 needs sweeps with method 'grad' (gradient-based pruning): run bmrs.posthoc.sweep with "
+                         "methods including 'grad', e.g. the fig5 grid")
+    methods = _order(sweeps.method, SWEEP_METHOD_ORDER) if methods is None else list(methods)
+    if 'grad' not in methods: raise ValueError(f"Fig. 5 plots 'grad'; methods={methods!r} leaves it out")
+    return plot_sweeps(sweeps, x=x, methods=methods, **kwargs)
 
 # %% ../nbs/07_report.ipynb #756ed7d3
 def sweep_records(folder) -> list[dict]:

@@ -93,9 +93,10 @@ def test_run_directories(smoke):
     sw = json.loads(result(out, 'posthoc-mlp-mnist-seed1000').read_text())
     assert sw['kind'] == 'posthoc_sweep'
     rows = sw['rows']
-    assert {r['method'] for r in rows} == {'l2', 'snr', 'etheta', 'bmrs_n', 'bmrs_u8', 'bmrs_u4'}
+    assert {r['method'] for r in rows} == {'l2', 'grad', 'snr', 'etheta', 'bmrs_n', 'bmrs_u8', 'bmrs_u4'}
     assert sum(r['is_stop_point'] for r in rows) == 3
-    assert len([r for r in rows if r['method'] == 'snr']) == 11
+    assert len([r for r in rows if r['method'] == 'snr']) == 11 and len([r for r in rows if r['method'] == 'grad']) == 11
+    assert sw['config']['grad_batches'] == 4 and len(sw['units']['score_grad']) == 64
     plan = json.loads((out/'grid.json').read_text())
     assert [r['id'] for r in plan['runs']] == list(RUNS)
 
@@ -122,10 +123,13 @@ def test_tables_and_figures(smoke):
     assert r'\begin{tabular}' in tex and r'BMRS$_\mathcal{N}$' in tex and r'\textbf{' in tex
     assert (rep/'table_mlp_unit.md').is_file() and (rep/'paper_comparison.md').is_file() and (rep/'runtime.md').is_file()
     assert '| MLP | MNIST | BMRS_N | 1 |' in (rep/'paper_comparison.md').read_text()
-    for stem in ('fig1', 'fig2_accuracy_vs_param_compression', 'fig2_accuracy_vs_unit_compression', 'fig3_rank_correlation_mlp_mnist'):
+    for stem in ('fig1', 'fig2_accuracy_vs_param_compression', 'fig2_accuracy_vs_unit_compression', 'fig3_rank_correlation_mlp_mnist',
+                 'fig2_stop_points_near_knee', 'fig5_accuracy_vs_param_compression', 'fig5_accuracy_vs_unit_compression'):
         png, pdf = rep/f'{stem}.png', rep/f'{stem}.pdf'
         assert png.read_bytes()[:8] == b'\x89PNG\r\n\x1a\n' and png.stat().st_size > 10_000, stem
         assert pdf.read_bytes()[:5] == b'%PDF-', stem
+    knee = (rep/'knee_distances.md').read_text()
+    assert knee.startswith('| Network | Dataset | Method | n | knee comp. % (acc. %) |') and '| MLP | MNIST | BMRS_N | 1 |' in knee
 
 
 def test_failed_run_blocks_its_dependents(tmp_path, data):

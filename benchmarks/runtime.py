@@ -1,0 +1,163 @@
+"""Tables 3 (and the layout of 4) of the paper on this machine: milliseconds per training step and per inference forward
+pass, batch 32, of the MLP and LeNet5 without gates (None) and with E[θ], SNR, BMRS_N and BMRS_U gates.
+
+    python benchmarks/runtime.py [--reps 1000] [--warmup 50] [--threads 1] [--device cpu]
+                                 [--networks mlp lenet5] [--datasets mnist] [--methods none etheta snr bmrs_n bmrs_u]
+                                 [--out results/benchmarks/runtime.json] [--md results/benchmarks/runtime.md] [--note TEXT]
+
+What is timed, per (network, dataset, method), on one fixed random batch of the dataset's shape:
+- train: one training step as in `bmrs.train.train_epoch` — forward in training mode (θ sampled), cross-entropy + the
+  gates' KL (`kl_averaging='mean'`, as the grids), backward, Adam update;
+- inference: one forward pass in eval mode under `torch.no_grad()`, before any pruning (every mask is 1), of a copy
+  of the network that is never trained: its gates compute E[θ] once and cache it (`NoiseGate.expected`), as a trained
+  network being evaluated does. (Timing inference on the network being trained would recompute E[θ] after every
+  Adam step; the release recomputed it in every forward pass.)
+Each configuration is warmed up, then the configurations are interleaved repetition by repetition (so machine noise
+hits them alike) and each call is timed with `time.perf_counter` (after `torch.cuda.synchronize()` on a GPU). The JSON
+keeps median, mean, standard deviation and minimum per configuration; the Markdown table (bmrs.report's
+`runtime_benchmark_markdown`) shows medians next to the paper's numbers, which are means over 1000 passes measured on
+a GPU (NVIDIA Titan X), so compare the gated/None ratios rather than the milliseconds.
+
+Networks are built as for training (`bmrs.train.build` semantics: `bmrs.models.build_model` with the dataset's shape
+and the paper's MLP configuration per dataset). MNIST and Fashion-MNIST images are 1×32×32 here, as in the data
+pipeline and the authors' code (resized from 28×28; the MLP's input is 1024); `--image_size 28` times 28×28 inputs.
+"""
+import argparse, copy, json, os, platform, statistics, sys, time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path: sys.path.insert(0, str(REPO))
+from bmrs.models import build_model, n_params
+from bmrs.layers import gates, model_kl
+from bmrs.data import dataset_info
+
+NETWORKS = ('mlp', 'lenet5')
+DATASETS = ('mnist', 'fashion_mnist', 'cifar10')
+METHODS = ('none', 'etheta', 'snr', 'bmrs_n', 'bmrs_u')
+MLP_CONFIG = dict(mnist=(7, 100), fashion_mnist=(1, 150), cifar10=(5, 150))   # (n_layers, hidden_dim), PAPER.md §5
+
+
+def cpu_name() -> str:
+    "The CPU model from /proc/cpuinfo (Linux), else platform.processor()."
+    try:
+        for line in Path('/proc/cpuinfo').read_text().splitlines():
+            if line.startswith('model name'): return line.split(':', 1)[1].strip()
+    except OSError: pass
+    return platform.processor() or 'unknown'
+
+
+def make_network(network:str, dataset:str, method:str, image_size:int|None=None):
+    "The network for `dataset`'s shape, plain (`method='none'`) or gated with criterion `method`; and the input shape."
+    info = dataset_info(dataset)
+    size = image_size or info.image_size
+    kw = {}
+    if network == 'mlp': kw = dict(zip(('n_layers', 'hidden_dim'), MLP_CONFIG[dataset]))
+    model = build_model(network, in_channels=info.in_channels, image_size=size, n_classes=info.n_classes,
+                        gate=None if method == 'none' else method, **kw)
+    return model, (info.in_channels, size, size), info.n_classes
+
+
+def step_fns(model, shape, n_classes, batch_size, device, seed=0):
+    "(train step, inference forward) closures on one fixed random batch; inference runs on an untrained copy."
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(batch_size, *shape, generator=g).to(device)
+    y = torch.randint(0, n_classes, (batch_size,), generator=g).to(device)
+    model = model.to(device)
+    frozen = copy.deepcopy(model).eval()
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    gated = bool(gates(model))
+    def train():
+        model.train()
+        loss = F.cross_entropy(model(x), y)
+        if gated: loss = loss + model_kl(model, 'mean').to(loss.dtype)
+        opt.zero_grad(set_to_none=True); loss.backward(); opt.step()
+    def infer():
+        with torch.no_grad(): frozen(x)
+    return train, infer
+
+
+def timed(fn, device) -> float:
+    "Milliseconds of one call of `fn` (synchronised on a GPU)."
+    if device.type == 'cuda': torch.cuda.synchronize(device)
+    t = time.perf_counter(); fn()
+    if device.type == 'cuda': torch.cuda.synchronize(device)
+    return (time.perf_counter() - t)*1e3
+
+
+def stats(ts) -> dict:
+    return dict(median_ms=statistics.median(ts), mean_ms=statistics.fmean(ts), std_ms=statistics.stdev(ts) if len(ts) > 1 else 0.,
+                min_ms=min(ts))
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__.split('\n')[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument('--reps', type=int, default=1000, help='timed repetitions per configuration (the paper: 1000)')
+    p.add_argument('--warmup', type=int, default=50, help='untimed calls per configuration first')
+    p.add_argument('--threads', type=int, default=1, help='torch.set_num_threads (CPU)')
+    p.add_argument('--device', default='cpu', help="'cpu' or 'cuda'")
+    p.add_argument('--batch_size', type=int, default=32)
+    p.add_argument('--networks', nargs='+', default=list(NETWORKS), choices=NETWORKS)
+    p.add_argument('--datasets', nargs='+', default=['mnist'], choices=DATASETS)
+    p.add_argument('--methods', nargs='+', default=list(METHODS), choices=METHODS)
+    p.add_argument('--image_size', type=int, default=None, help='override the input height = width (default: the data pipeline\'s, 32)')
+    p.add_argument('--out', default=str(REPO/'results'/'benchmarks'/'runtime.json'), help='JSON to write')
+    p.add_argument('--md', default=None, help='Markdown table to write (default: the JSON path with .md)')
+    p.add_argument('--note', default=None, help='free text stored with the results (e.g. what else ran on the machine)')
+    p.add_argument('--seed', type=int, default=0)
+    return p
+
+
+def main(argv=None) -> dict:
+    a = parser().parse_args(argv)
+    for k in ('reps', 'batch_size', 'threads'):
+        if getattr(a, k) < 1: raise SystemExit(f"--{k} must be >= 1, got {getattr(a, k)}")
+    if a.warmup < 0: raise SystemExit(f"--warmup must be >= 0, got {a.warmup}")
+    device = torch.device(a.device)
+    if device.type == 'cuda' and not torch.cuda.is_available(): raise SystemExit(f"--device {a.device}: CUDA is not available")
+    torch.set_num_threads(a.threads); torch.manual_seed(a.seed)
+    configs, fns = [], {}
+    for n in a.networks:
+        for d in a.datasets:
+            for m in a.methods:
+                model, shape, n_cls = make_network(n, d, m, a.image_size)
+                tr, inf = step_fns(model, shape, n_cls, a.batch_size, device, a.seed)
+                key = (n, d, m)
+                configs.append(dict(network=n, dataset=d, method=m, input_shape=list(shape), n_params=n_params(model),
+                                    n_gates=len(gates(model)), n_units=sum(g.n_units for g in gates(model))))
+                fns[key] = (tr, inf)
+    for tr, inf in fns.values():
+        for _ in range(a.warmup): tr(); inf()
+    times = {k: ([], []) for k in fns}
+    t0 = time.time()
+    for _ in range(a.reps):
+        for k, (tr, inf) in fns.items():
+            times[k][0].append(timed(tr, device)); times[k][1].append(timed(inf, device))
+    rows = []
+    for c in configs:
+        tr, inf = times[(c['network'], c['dataset'], c['method'])]
+        rows.append({**c, **{f'train_{k}': v for k, v in stats(tr).items()}, **{f'infer_{k}': v for k, v in stats(inf).items()}})
+    machine = dict(platform=platform.platform(), cpu=cpu_name(), cpu_count=os.cpu_count(), python=platform.python_version(),
+                   torch=torch.__version__)
+    if device.type == 'cuda': machine['gpu'] = torch.cuda.get_device_name(device)
+    rec = dict(kind='runtime_benchmark',
+               command='python benchmarks/runtime.py ' + ' '.join(argv if argv is not None else sys.argv[1:]),
+               machine=machine,
+               settings=dict(reps=a.reps, warmup=a.warmup, batch_size=a.batch_size, threads=torch.get_num_threads(),
+                             device=str(device), image_size=a.image_size, kl_averaging='mean', optimizer='Adam',
+                             timed_seconds=round(time.time() - t0, 1)),
+               note=a.note, rows=rows)
+    from bmrs.report import runtime_benchmark_markdown
+    md = runtime_benchmark_markdown(rec)
+    out = Path(a.out); out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(rec, indent=1) + '\n')
+    mdp = Path(a.md) if a.md else out.with_suffix('.md')
+    mdp.write_text(md)
+    print(md)
+    print(f"wrote {out} and {mdp}")
+    return rec
+
+
+if __name__ == '__main__': main()

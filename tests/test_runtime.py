@@ -1,0 +1,51 @@
+"""`benchmarks/runtime.py` end to end with two repetitions: the JSON it writes (structure, not timings) and its Table 3
+Markdown. No assertion on how long anything takes."""
+import json, os, subprocess, sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+SCRIPT = REPO/'benchmarks'/'runtime.py'
+METHODS = ['none', 'etheta', 'snr', 'bmrs_n', 'bmrs_u']
+
+
+def run(*args, cwd):
+    env = dict(os.environ, OMP_NUM_THREADS='1', PYTHONPATH=str(REPO) + os.pathsep + os.environ.get('PYTHONPATH', ''))
+    return subprocess.run([sys.executable, str(SCRIPT), *map(str, args)], capture_output=True, text=True, timeout=600, env=env, cwd=cwd)
+
+
+def test_runtime_json_and_table(tmp_path):
+    out = tmp_path/'bench'/'runtime.json'
+    r = run('--reps', 2, '--warmup', 1, '--out', out, '--note', 'test run', cwd=tmp_path)
+    assert r.returncode == 0, r.stdout + r.stderr
+    rec = json.loads(out.read_text())
+    assert rec['kind'] == 'runtime_benchmark' and rec['note'] == 'test run'
+    assert {k: rec['settings'][k] for k in ('reps', 'warmup', 'batch_size', 'threads', 'device')} == \
+           dict(reps=2, warmup=1, batch_size=32, threads=1, device='cpu')
+    assert rec['machine']['torch'] and rec['machine']['cpu'] and rec['command'].startswith('python benchmarks/runtime.py --reps 2')
+    rows = rec['rows']
+    assert [(x['network'], x['method']) for x in rows] == [(n, m) for n in ('mlp', 'lenet5') for m in METHODS]
+    for x in rows:
+        assert x['dataset'] == 'mnist' and x['input_shape'] == [1, 32, 32]
+        for k in ('train', 'infer'):
+            assert 0 < x[f'{k}_min_ms'] <= x[f'{k}_median_ms'] and x[f'{k}_mean_ms'] > 0 and x[f'{k}_std_ms'] >= 0
+        assert (x['n_gates'] == 0) == (x['method'] == 'none')
+    byk = {(x['network'], x['method']): x for x in rows}
+    # the paper's MNIST MLP: 8 gates × 100 units; LeNet5 (c=1): 6 + 16 filters + 120 + 84 neurons = 226 units (PAPER.md §5)
+    assert (byk[('mlp', 'bmrs_n')]['n_gates'], byk[('mlp', 'bmrs_n')]['n_units']) == (8, 800)
+    assert byk[('lenet5', 'snr')]['n_units'] == 226
+    assert byk[('mlp', 'bmrs_n')]['n_params'] - byk[('mlp', 'none')]['n_params'] == 2*800   # μ and log σ per unit
+    md = out.with_suffix('.md').read_text()
+    lines = md.splitlines()
+    assert lines[0].startswith('| Model | Method | MNIST train ms | MNIST train ms (paper) | MNIST inf. ms | MNIST inf. ms (paper) |')
+    assert len([l for l in lines if l.startswith('| MLP |') or l.startswith('| LeNet5 |')]) == 10
+    assert '| MLP | BMRS_N |' in md and '| 20.02 |' in md and '| 11.39 |' in md       # the paper's numbers beside ours
+    assert 'Titan X GPU' in md and 'Note: test run' in md and 'over 2 repetitions' in md
+    assert md.strip() in r.stdout
+
+
+def test_bad_arguments(tmp_path):
+    r = run('--reps', 0, '--out', tmp_path/'x.json', cwd=tmp_path)
+    assert r.returncode != 0 and '--reps must be >= 1, got 0' in r.stderr
+    r = run('--methods', 'magnitude', '--out', tmp_path/'x.json', cwd=tmp_path)
+    assert r.returncode != 0 and "invalid choice: 'magnitude'" in r.stderr
+    assert not (tmp_path/'x.json').exists()
