@@ -4,7 +4,7 @@
 
 # %% ../nbs/09_grid.ipynb #5fc0fb02
 from __future__ import annotations
-import argparse, ast, itertools, json, os, re, signal, subprocess, sys, time
+import argparse, ast, itertools, json, os, re, signal, socket, subprocess, sys, time
 from dataclasses import dataclass, field
 from pathlib import Path
 import yaml
@@ -12,9 +12,9 @@ from tqdm.auto import tqdm
 import bmrs
 
 # %% auto #0
-__all__ = ['PACKAGE', 'EXPERIMENTS', 'GRIDS', 'grid_path', 'notebook_path', 'tagged_notebook', 'notebook_parameters',
+__all__ = ['PACKAGE', 'EXPERIMENTS', 'GRIDS', 'LOCK', 'grid_path', 'notebook_path', 'tagged_notebook', 'notebook_parameters',
            'method_options', 'GridError', 'load_grid', 'Run', 'expand', 'order_runs', 'parse_shard', 'shard', 'execute',
-           'run_report', 'run_grid', 'parser', 'main']
+           'lock_holder', 'claim', 'release', 'run_report', 'run_grid', 'parser', 'main']
 
 # %% ../nbs/09_grid.ipynb #8cbe77e4
 PACKAGE = Path(bmrs.__file__).resolve().parent
@@ -228,6 +228,44 @@ def _spawn(run:Run, kernel:str):
     return subprocess.Popen([sys.executable, '-c', 'import sys; from bmrs.grid import _execute_spec; _execute_spec(sys.argv[1])', spec],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
 
+# %% ../nbs/09_grid.ipynb #b7a10c01
+LOCK = '.running'
+
+def _holder_alive(text:str) -> bool:
+    try: host, pid = text.split()
+    except ValueError: return False                             # unreadable: treat as stale
+    if host != socket.gethostname(): return True                # another machine: cannot tell, assume it runs
+    try: os.kill(int(pid), 0)
+    except ProcessLookupError: return False
+    except (PermissionError, ValueError): return True
+    return True
+
+def lock_holder(run:Run) -> str|None:
+    "'host pid N' of the live process that holds `run`, or None."
+    try: text = (run.dir/LOCK).read_text()
+    except OSError: return None
+    return f"{text.split()[0]} pid {text.split()[1]}" if _holder_alive(text) else None
+
+def claim(run:Run) -> bool:
+    "Take `run` for this process; False if another live process holds it."
+    run.dir.mkdir(parents=True, exist_ok=True)
+    lock = run.dir/LOCK
+    for _ in range(2):
+        try: fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        except FileExistsError:
+            if lock_holder(run): return False
+            lock.unlink(missing_ok=True); continue              # stale: its process is gone
+        with os.fdopen(fd, 'w') as f: f.write(f"{socket.gethostname()} {os.getpid()}")
+        return True
+    return False
+
+def release(run:Run):
+    "Drop this process's claim on `run` (if it holds it)."
+    lock = run.dir/LOCK
+    try:
+        if lock.read_text().split() == [socket.gethostname(), str(os.getpid())]: lock.unlink()
+    except (OSError, ValueError): pass
+
 # %% ../nbs/09_grid.ipynb #07a00702
 def _failed_msg(run, err):
     return f"{run.id}: {err}".strip() + f"\n    see {run.executed}"
@@ -268,7 +306,7 @@ def run_grid(grid,                        # a grid file (path or packaged name) 
              report:bool=True,            # run the report notebooks once the whole grid is finished
              data_root:str|None=None,     # `data_root` for every notebook that has it (default: the notebooks' own)
              progress:bool=True) -> dict:
-    "Run a grid; returns {'runs', 'skipped', 'ran', 'failed', 'blocked', 'report_failed'} (ids / messages)."
+    "Run a grid; returns {'runs', 'skipped', 'ran', 'failed', 'blocked', 'elsewhere', 'report_failed'} (ids / messages)."
     grid = grid if isinstance(grid, dict) else load_grid(grid)
     out = Path(out or Path('runs')/grid['path'].stem).resolve()
     all_runs = expand(grid, out)
@@ -277,10 +315,11 @@ def run_grid(grid,                        # a grid file (path or packaged name) 
         for r in all_runs:
             if 'data_root' in declared[r.notebook] and 'data_root' not in r.values: r.params['data_root'] = str(Path(data_root).resolve())
     runs = shard(all_runs, *parse_shard(shard_)) if shard_ else all_runs
-    res = dict(runs=[r.id for r in runs], skipped=[r.id for r in runs if r.done()], ran=[], failed=[], blocked=[], report_failed=[])
+    res = dict(runs=[r.id for r in runs], skipped=[r.id for r in runs if r.done()], ran=[], failed=[], blocked=[], elsewhere=[], report_failed=[])
     if dry_run:
         for r in runs:
-            state = 'done' if r.done() else ('waits for ' + ', '.join(r.deps) if any(not d.done() for d in all_runs if d.id in r.deps) else 'to run')
+            state = 'done' if r.done() else (f'running ({lock_holder(r)})' if lock_holder(r) else
+                     'waits for ' + ', '.join(r.deps) if any(not d.done() for d in all_runs if d.id in r.deps) else 'to run')
             print(f"{r.id:50s} {r.notebook.name:14s} {state}")
         print(f"{len(runs)} runs ({len(res['skipped'])} done) -> {out}")
         return res
@@ -297,7 +336,7 @@ def run_grid(grid,                        # a grid file (path or packaged name) 
         if any(d in failed_ids or (d in {b for b in res['blocked']}) for d in r.deps): return 'blocked'
         return 'ready' if all(by_id[d].done() for d in r.deps) else 'wait'
     def finish(r, err, t):
-        bar.update(1)
+        release(r); bar.update(1)
         if err is None: res['ran'].append(r.id); say(f"done {r.id} ({time.perf_counter() - t:.0f} s)")
         else: failed_ids.add(r.id); res['failed'].append(_failed_msg(r, err)); say(f"FAILED {r.id}: {err} (see {r.executed})")
     procs = {}
@@ -309,6 +348,10 @@ def run_grid(grid,                        # a grid file (path or packaged name) 
                     todo.remove(r); res['blocked'].append(r.id); bar.update(1); say(f"not run {r.id}: a run it needs failed")
                 elif st == 'ready' and len(procs) < max(1, jobs):
                     todo.remove(r); t = time.perf_counter()
+                    if r.done():                                       # finished meanwhile by another bmrs-grid
+                        res['skipped'].append(r.id); bar.update(1); say(f"skip {r.id}: finished by another process"); continue
+                    if not claim(r):                                   # another live bmrs-grid is running it
+                        res['elsewhere'].append(r.id); bar.update(1); say(f"skip {r.id}: running in {lock_holder(r)}"); continue
                     if jobs <= 1:
                         bar.set_postfix_str(r.id)
                         try: execute(r, kernel); err = None
@@ -328,7 +371,7 @@ def run_grid(grid,                        # a grid file (path or packaged name) 
                 todo = []
     except KeyboardInterrupt:
         for r, p, _ in procs.values(): p.terminate()
-        for r, p, _ in procs.values(): p.wait()
+        for r, p, _ in procs.values(): p.wait(); release(r)
         bar.close()
         print(f"interrupted: {len(res['ran'])} runs finished in this session are kept; run the same command again to resume",
               file=sys.stderr)
