@@ -292,7 +292,9 @@ def sample_theta(mu,        # location of log theta
     return torch.exp(x).to(od)
 
 # %% ../nbs/00_distributions.ipynb #b4c0fa57
-_FAST_TAIL = 25.  # units whose truncation starts beyond this many standard deviations take the careful path
+# units whose truncation starts beyond this many standard deviations take the careful path (Phi underflows
+# sooner in float32, the working dtype on MPS)
+_FAST_TAIL = {torch.float64: 25., torch.float32: 9.}
 
 class _BatchSample(torch.autograd.Function):
     """theta = exp(F^{-1}(u)) for units (`mu`, `sigma`: shape (U,)) and a batch of uniforms `u` (N, U), with the implicit
@@ -306,12 +308,13 @@ class _BatchSample(torch.autograd.Function):
         up = s.upper                                            # al >= 0: sample the reflection
         any_up = bool(up.any())
         al, be = (torch.where(up, -s.be, s.al), torch.where(up, -s.al, s.be)) if any_up else (s.al, s.be)
-        fast = be >= -_FAST_TAIL
+        fast = be >= -_FAST_TAIL.get(be.dtype, 9.)
         slow = None if bool(fast.all()) else (~fast).nonzero().squeeze(1)
         al, be = _safe(fast, al, -1.), _safe(fast, be, 1.)
         pa = torch.exp(_log_ndtr(al))
         p = torch.addcmul(pa, torch.where(up, 1 - u, u) if any_up else u, torch.exp(_log_ndtr(be)) - pa)
-        z = torch.special.ndtri(p.clamp_(1e-300, 1 - 2**-52))
+        fi = torch.finfo(p.dtype)                               # float64, or float32 on MPS
+        z = torch.special.ndtri(p.clamp_(fi.tiny, 1 - fi.eps))
         if any_up: z = torch.where(up, -z, z)
         x = torch.minimum(torch.maximum(torch.addcmul(mu, z, sigma), a), b)
         if slow is not None: x[:, slow] = _log_theta_sample(mu[slow], sigma[slow], u[:, slow], a, b)
@@ -325,7 +328,7 @@ class _BatchSample(torch.autograd.Function):
         mu, sigma, u, z, x, theta, a, b = ctx.saved_tensors
         al, be = (a - mu)/sigma, (b - mu)/sigma
         gx = g*theta                                            # d theta/d x = theta
-        gw = gx*torch.exp(torch.clamp(z*z*0.5, max=700.))       # |z| <= 37.5 on the fast path: no overflow
+        gw = gx*torch.exp(torch.clamp(z*z*0.5, max=math.log(torch.finfo(z.dtype).max) - 10))  # no overflow
         s1, s2, s3, s4 = gx.sum(0), gw.sum(0), (gw*u).sum(0), (gx*z).sum(0)
         A, B = torch.exp(-al*al/2), torch.exp(-be*be/2)
         gmu = s1 - A*s2 - (B - A)*s3
