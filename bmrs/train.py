@@ -80,6 +80,7 @@ class TrainConfig:
     track_energy: bool = False                   # measure energy / CO2 with codecarbon or carbontracker (must be installed)
     progress: bool = True                        # tqdm progress bars
     delta_f: str = 'eq8'                         # BMRS_N: 'eq8' (the paper's equation) or 'release' (the authors' code, +0.919)
+    matched_release: bool = False                # matched L2/SNR/E[θ]: also prune every epoch with the default threshold, as the release does
 
     @property
     def criterion(self): return None if self.disable_pruning else criterion_of(self.pruning_class)
@@ -89,6 +90,7 @@ class TrainConfig:
         c = self.criterion
         if c is None: return 'none'
         if c == 'bmrs_n' and self.delta_f == 'release': return 'bmrs_n_release'
+        if self.matched_release: return f'{c}_release'
         return f'bmrs_u{self.p1_value}' if c == 'bmrs_u' else c
     @property
     def p1_value(self):
@@ -123,6 +125,8 @@ def check_config(cfg:TrainConfig):
     if cfg.weight_decay < 0: bad(f"weight_decay must be >= 0, got weight_decay={cfg.weight_decay}")
     if cfg.limit is not None and cfg.limit < 10: bad(f"limit must be >= 10, got limit={cfg.limit}")
     if cfg.criterion == 'bmrs_u' and not 0 <= cfg.p1_value < 23: bad(f"BMRS_U needs 0 <= p1 < 23, got p1={cfg.p1_value}")
+    if cfg.matched_release and cfg.compression_percentage_file is None:
+        bad("--matched_release changes how a matched run (--compression_percentage_file) prunes during training; give the file")
     if cfg.compression_percentage_file is not None:
         if cfg.criterion not in ('l2', 'snr', 'etheta'): bad("--compression_percentage_file is for the L2, SNR and E[θ] baselines, "
                                                             f"not {cfg.pruning_class}")
@@ -307,7 +311,7 @@ def train(cfg:TrainConfig, splits:bdata.DataSplits|None=None, model:nn.Module|No
     gen = torch.Generator().manual_seed(cfg.seed)
     steps = math.ceil(len(splits.train)/cfg.batch_size)
     rows, best = [], dict(val=-1., state=None, epoch=-1)
-    compress_during = gated and cfg.compress_epochs > 0 and match_pct is None
+    compress_during = gated and cfg.compress_epochs > 0 and (match_pct is None or cfg.matched_release)
 
     def log(phase, ep, stats, val):
         row = dict(phase=phase, epoch=ep, **{k: round(v, 6) for k, v in stats.items()}, val_top1=val['top1'],
@@ -422,6 +426,8 @@ def parser() -> argparse.ArgumentParser:
     _bool_flag(p, 'skip_exists', 'Exit if metrics already exist for this run')
     p.add_argument('--tags', nargs='+', default=[], help='Tags to pass to wandb')
     p.add_argument('--compression_percentage_file', help='A metrics file to pull the compression percentage from (L2, SNR, E[θ])')
+    _bool_flag(p, 'matched_release', 'With --compression_percentage_file: also prune every epoch with the default threshold '
+               '(L2 0.5, SNR 1, E[θ] 0.1) during training, as the released code does (PAPER.md §8, item 15)')
     p.add_argument('--device', default=d.device, choices=DEVICES, help='Device (auto: cuda, then mps, then cpu)')
     p.add_argument('--fine_tune_epochs', type=int, default=d.fine_tune_epochs, help='Fine-tuning epochs with frozen masks')
     p.add_argument('--data_root', default=d.data_root, help='Data folder (see bmrs-data)')
