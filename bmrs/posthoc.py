@@ -20,21 +20,22 @@ from .train import (TrainConfig, evaluate, train_epoch, make_optimizer, seed_eve
 from . import data as bdata
 
 # %% auto #0
-__all__ = ['METHODS', 'EXTRA_METHODS', 'LABELS', 'parse_method', 'label', 'is_bmrs', 'bmrs_u_precision', 'unit_scores',
-           'unit_delta_f', 'stop_percent', 'prune_by_scores', 'prune', 'prune_at_stop', 'pruned_mask', 'valid_for',
-           'unit_grad_norms', 'attach_grad_norms', 'finetune_eval', 'sweep_point', 'sweep_levels', 'sweep',
+__all__ = ['METHODS', 'EXTRA_METHODS', 'LABELS', 'parse_method', 'label', 'is_bmrs', 'bmrs_u_precision', 'method_settings',
+           'unit_scores', 'unit_delta_f', 'stop_percent', 'prune_by_scores', 'prune', 'prune_at_stop', 'pruned_mask',
+           'valid_for', 'unit_grad_norms', 'attach_grad_norms', 'finetune_eval', 'sweep_point', 'sweep_levels', 'sweep',
            'method_colors', 'plot_sweep', 'unit_table', 'sweep_record', 'write_sweep', 'read_sweep',
            'rank_correlations', 'plot_rank_correlations', 'logtheta_density', 'plot_figure1', 'plot_p1']
 
 # %% ../nbs/06_posthoc.ipynb #55d31d6c
 METHODS = ('l2', 'snr', 'etheta', 'bmrs_n', 'bmrs_u8', 'bmrs_u4')
-EXTRA_METHODS = ('grad',)          # gradient-based pruning (App. E, Fig. 5): not in a default sweep
+EXTRA_METHODS = ('grad', 'bmrs_n_release')  # gradient-based pruning (App. E, Fig. 5); BMRS_N with the release's ΔF
 LABELS = {'none': 'None', 'l2': 'L2', 'etheta': 'E[θ]', 'snr': 'SNR', 'bmrs_n': 'BMRS_N',
           'bmrs_n_release': 'BMRS_N (release ΔF)', 'bmrs_u8': 'BMRS_U-8', 'bmrs_u4': 'BMRS_U-4', 'grad': 'Grad'}
 
 def parse_method(method:str) -> tuple[str, int|None]:
     "(criterion, p1) of a method name: 'bmrs_u8' → ('bmrs_u', 8), 'snr' → ('snr', None)."
     if method in ('l2', 'snr', 'etheta', 'bmrs_n', 'grad'): return method, None
+    if method == 'bmrs_n_release': return 'bmrs_n', None     # same ranking as bmrs_n (ΔF + ½ log 2π), other stop point
     m = re.fullmatch(r'bmrs_u(\d+)', method)
     if m and 0 <= int(m[1]) < 23: return 'bmrs_u', int(m[1])
     raise ValueError(f"unknown post-training method {method!r}; choose one of {', '.join(METHODS + EXTRA_METHODS)} (or bmrs_uP, 0 <= P < 23)")
@@ -61,6 +62,18 @@ def bmrs_u_precision(model:nn.Module, p1:int|None):
     finally:
         for g, p in zip(gs, old): g.p1 = p
 
+@contextmanager
+def method_settings(model:nn.Module, method:str):
+    "Temporarily give every gate of `model` what `method` decides by: BMRS_U's p1, BMRS_N's ΔF variant (Eq. 8 or release)."
+    c, p1 = parse_method(method)
+    gs = gates(model); old = [g.delta_f_variant for g in gs]
+    try:
+        if c == 'bmrs_n':
+            for g in gs: g.delta_f_variant = 'release' if method == 'bmrs_n_release' else 'eq8'
+        with bmrs_u_precision(model, p1): yield model
+    finally:
+        for g, v in zip(gs, old): g.delta_f_variant = v
+
 def _grad_norm_of(g) -> torch.Tensor:
     "The gradient norms stored on gate `g` by `attach_grad_norms`."
     v = getattr(g, 'grad_norm', None)
@@ -72,14 +85,14 @@ def unit_scores(model:nn.Module, method:str) -> np.ndarray:
     "Importance of every unit of `model` under `method` (float64, gates in module order); pruned first = lowest."
     c, p1 = parse_method(method)
     if c == 'grad': return torch.cat([_grad_norm_of(g) for g in gates(model)]).numpy()
-    with bmrs_u_precision(model, p1):
+    with method_settings(model, method):
         return torch.cat([g.importance(c).double().cpu() for g in gates(model)]).numpy()
 
 def unit_delta_f(model:nn.Module, method:str) -> np.ndarray:
     "ΔF of every unit of `model` under a BMRS `method` (float64; prune iff ≥ 0)."
     c, p1 = parse_method(method)
     if not is_bmrs(method): raise ValueError(f"{method!r} has no ΔF; choose bmrs_n or bmrs_uP")
-    with bmrs_u_precision(model, p1):
+    with method_settings(model, method):
         return torch.cat([g.delta_f(c).double().cpu() for g in gates(model)]).numpy()
 
 def stop_percent(model:nn.Module, method:str) -> float:
@@ -105,14 +118,14 @@ def prune(model:nn.Module, method:str, percent:float) -> float:
     "Prune the `percent` % lowest-scored units of `model` under `method` (one global threshold); returns unit %."
     c, p1 = parse_method(method)
     if c == 'grad': return prune_by_scores(model, unit_scores(model, method), percent)
-    with bmrs_u_precision(model, p1):
+    with method_settings(model, method):
         return compress_model(model, criterion=c, percent=float(percent), monotone=False)
 
 def prune_at_stop(model:nn.Module, method:str) -> float:
     "Prune every unit with ΔF ≥ 0 under BMRS `method`; returns unit %."
     c, p1 = parse_method(method)
     if not is_bmrs(method): raise ValueError(f"{method!r} has no stopping point; choose bmrs_n or bmrs_uP")
-    with bmrs_u_precision(model, p1):
+    with method_settings(model, method):
         return compress_model(model, criterion=c, threshold=0., monotone=False)
 
 def pruned_mask(model:nn.Module) -> np.ndarray:
