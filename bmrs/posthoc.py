@@ -348,9 +348,10 @@ def rank_correlations(model:nn.Module, methods=METHODS) -> pd.DataFrame:
 def plot_rank_correlations(corr:pd.DataFrame, ax=None, title:str|None=None):
     "Heatmap of a rank-correlation matrix (Fig. 3)."
     import matplotlib.pyplot as plt, seaborn as sns
-    if ax is None: _, ax = plt.subplots(figsize=(5.2, 4.4))
+    k = len(corr)
+    if ax is None: _, ax = plt.subplots(figsize=(max(5.2, 0.8*k + 1.6), max(4.4, 0.7*k + 1.2)))
     sns.heatmap(corr, vmin=-1, vmax=1, center=0, cmap='vlag', annot=True, fmt='.2f', square=True, ax=ax,
-                cbar_kws=dict(label="Spearman's ρ", shrink=.8), annot_kws=dict(size=9))
+                cbar_kws=dict(label="Spearman's ρ", shrink=.8), annot_kws=dict(size=9 if k <= 6 else 8))
     ax.set_xticklabels(ax.get_xticklabels(), rotation=35, ha='right'); ax.set_yticklabels(ax.get_yticklabels(), rotation=0)
     if title: ax.set_title(title)
     ax.figure.tight_layout()
