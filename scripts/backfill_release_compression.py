@@ -7,11 +7,10 @@ Runs that already have the field, or whose checkpoint is missing, are reported a
 import json, sys
 from pathlib import Path
 import torch
+from bmrs.data import dataset_info
 from bmrs.models import build_model
 from bmrs.layers import release_param_compression
 from bmrs.train import write_atomic
-
-SHAPES = dict(mnist=(1, 32, 10), fashion_mnist=(1, 32, 10), cifar10=(3, 32, 10))
 
 def main(paths):
     missing = 0
@@ -22,8 +21,9 @@ def main(paths):
         else:
             ck = Path(rec['files']['checkpoint'])
             if not ck.is_file(): print(f"{path}: checkpoint {ck} not found", file=sys.stderr); missing += 1; continue
-            ch, size, ncls = SHAPES[c['dataset']]
-            model = build_model(c['network'], in_channels=ch, image_size=size, n_classes=ncls, gate=c['criterion'],
+            info = dataset_info(c['dataset'])
+            model = build_model(c['network'], in_channels=info.in_channels, image_size=info.image_size,
+                                n_classes=info.n_classes, gate=c['criterion'],
                                 n_layers=c['n_layers'], hidden_dim=c['hidden_dim'])
             model.load_state_dict(torch.load(ck, map_location='cpu', weights_only=True)['state_dict'])
             m['param_compression_release'] = release_param_compression(model)
