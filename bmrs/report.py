@@ -45,6 +45,7 @@ def run_row(rec:dict, path=None) -> dict:
                 test_top1=m['test_top1'], test_top5=m.get('test_top5'), val_top1=m.get('val_top1'),
                 unit_compression=m.get('unit_compression', m.get('compression', 0.)),
                 param_compression=m.get('param_compression', m.get('true_parameter_compression_pct', 0.)),
+                release_compression=m.get('param_compression_release'),
                 n_params=m.get('n_params'), n_params_removed=m.get('n_params_removed'),
                 n_epochs=n_ep, fine_tune_epochs=cfg.fine_tune_epochs, batch_size=cfg.batch_size,
                 time_train=t.get('train'), time_fine_tune=t.get('fine_tune'), time_test=t.get('test'),
@@ -58,7 +59,7 @@ def _json_files(folder):
         except (json.JSONDecodeError, UnicodeDecodeError, OSError): continue
 
 RUN_COLUMNS = ('dataset', 'network', 'method', 'seed', 'protocol', 'p1', 'test_top1', 'test_top5', 'val_top1',
-               'unit_compression', 'param_compression', 'n_params', 'n_params_removed', 'n_epochs', 'fine_tune_epochs',
+               'unit_compression', 'param_compression', 'release_compression', 'n_params', 'n_params_removed', 'n_epochs', 'fine_tune_epochs',
                'batch_size', 'time_train', 'time_fine_tune', 'time_test', 'time_train_per_epoch', 'device', 'git_commit', 'path')
 
 def read_runs(folder,                     # searched recursively for run JSONs
