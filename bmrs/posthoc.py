@@ -240,8 +240,12 @@ def sweep(trained:nn.Module,               # network trained with gates and with
           epochs:int=1,                    # fine-tuning epochs per point
           seed:int=0,                      # seed of every point's fine-tuning (and of the 'grad' scores)
           progress:bool=True,
-          grad_batches:int|None=None) -> pd.DataFrame:  # 'grad': training batches for the gradient norms (None: one pass)
-    "Accuracy against compression for every method: one row per (method, level) plus the BMRS stopping points."
+          grad_batches:int|None=None,      # 'grad': training batches for the gradient norms (None: one pass)
+          reuse:bool=True) -> pd.DataFrame:  # a point pruning exactly the units of an earlier point reuses its accuracy
+    """Accuracy against compression for every method: one row per (method, level) plus the BMRS stopping points.
+    Fine-tuning is seeded and depends on nothing but the trained network and the pruned units, so a point whose pruned
+    set equals an earlier point's (level 0 of every method; methods that rank alike, e.g. SNR and E[θ]) reuses that
+    point's test accuracy (column `reused`) instead of fine-tuning again; `reuse=False` fine-tunes every point."""
     for mth in methods: parse_method(mth)
     lv, n = sweep_levels(levels), sum(g.n_units for g in gates(trained))
     if n == 0: raise ValueError("the network has no gates: train it with pruning enabled and compress_epochs=0")
@@ -249,17 +253,28 @@ def sweep(trained:nn.Module,               # network trained with gates and with
     if unit_compression(trained) > 0:
         warnings.warn(f"the trained network already has {unit_compression(trained):.1f} % of its units pruned; every point "
                       "recomputes the masks from scratch (train with compress_epochs=0 for the paper's protocol)")
-    rows, bar = [], tqdm(total=len(methods)*len(lv), desc='post-training sweep', disable=not progress, leave=False)
+    rows, tested = [], {}                                   # tested: pruned-unit pattern -> test accuracies
+    bar = tqdm(total=len(methods)*len(lv), desc='post-training sweep', disable=not progress, leave=False)
+    def point(mth, level, stop=False):
+        m = copy.deepcopy(trained)
+        unit_pct = prune_at_stop(m, mth) if stop else prune(m, mth, level)
+        mask = pruned_mask(m)
+        row = dict(method=mth, level=float(unit_pct if stop else level), n_pruned=int(mask.sum()), unit_pct=unit_pct,
+                   param_pct=param_compression(m), valid=valid_for(m, mth), is_stop_point=stop)
+        if not row['valid']: return row                     # off the method's curve: not fine-tuned
+        key = mask.tobytes()
+        reused = reuse and key in tested
+        if not reused: tested[key] = finetune_eval(m, splits, cfg, epochs, seed)
+        return {**row, 'test_top1': tested[key]['top1'], 'test_top5': tested[key]['top5'], 'reused': reused}
     for mth in methods:
         done = {}
         for level in lv:
             k = int(round(level/100*n))
             if k not in done:
-                m = copy.deepcopy(trained); prune(m, mth, level)
-                if not valid_for(m, mth): break                  # BMRS: this level would prune a unit with ΔF < 0
-                done[k] = sweep_point(trained, mth, level, splits, cfg, epochs, seed)
+                done[k] = point(mth, level)
+                if not done[k]['valid']: break                  # BMRS: this level would prune a unit with ΔF < 0
             rows.append({**done[k], 'level': float(level)}); bar.update(1)
-        if is_bmrs(mth): rows.append(sweep_point(trained, mth, 0, splits, cfg, epochs, seed, stop=True))
+        if is_bmrs(mth): rows.append(point(mth, 0, stop=True))
         bar.set_postfix(method=mth, refresh=False)
     bar.close()
     df = pd.DataFrame(rows)
