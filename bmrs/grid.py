@@ -13,8 +13,9 @@ import bmrs
 
 # %% auto #0
 __all__ = ['PACKAGE', 'EXPERIMENTS', 'GRIDS', 'LOCK', 'grid_path', 'notebook_path', 'tagged_notebook', 'notebook_parameters',
-           'method_options', 'GridError', 'load_grid', 'Run', 'expand', 'order_runs', 'parse_shard', 'shard', 'execute',
-           'lock_holder', 'claim', 'release', 'run_report', 'run_grid', 'parser', 'main']
+           'method_options', 'GridError', 'load_grid', 'Run', 'expand', 'order_runs', 'parse_shard', 'shard',
+           'parse_only', 'select_runs', 'execute', 'lock_holder', 'claim', 'release', 'run_report', 'run_grid',
+           'parser', 'main']
 
 # %% ../nbs/09_grid.ipynb #8cbe77e4
 PACKAGE = Path(bmrs.__file__).resolve().parent
@@ -206,6 +207,38 @@ def shard(runs:list[Run], i:int, n:int) -> list[Run]:
         if j == i: mine.add(g)
     return [r for r in runs if find(r.id) in mine]
 
+# %% ../nbs/09_grid.ipynb #b1e5c0a3
+def parse_only(items) -> dict[str, list[str]]:
+    "['KEY=V1,V2', ...] → {KEY: [V1, V2]} (repeated keys: values pooled)."
+    out = {}
+    for it in items or []:
+        k, sep, v = str(it).partition('=')
+        vals = [x.strip() for x in v.split(',') if x.strip()]
+        if not sep or not k.strip() or not vals: raise ValueError(f"--only takes KEY=VALUE[,VALUE...], got {it!r}")
+        out.setdefault(k.strip(), []).extend(vals)
+    return out
+
+def select_runs(runs:list[Run], only:dict|None) -> list[Run]:
+    "The runs whose values match every `only` key (values compared as text), plus the runs they need, in grid order."
+    if not only: return list(runs)
+    for k, vals in only.items():
+        have = sorted({str(r.values[k]) for r in runs if k in r.values})
+        if not have: raise GridError(f"--only {k}=...: the grid has no value {k!r}; it has {sorted({x for r in runs for x in r.values})}")
+        bad = [v for v in vals if v not in have]
+        if bad: raise GridError(f"--only {k}={','.join(vals)}: no run has {k}={bad[0]}; the grid has {k} in {have}")
+    by_id, keep = {r.id: r for r in runs}, set()
+    def add(r):
+        if r.id in keep: return
+        keep.add(r.id)
+        for d in r.deps: add(by_id[d])
+    for r in runs:
+        if all(str(r.values.get(k)) in vals for k, vals in only.items()): add(r)
+    if not keep:
+        shown = ' '.join(k + '=' + ','.join(v) for k, v in only.items())
+        raise GridError(f"--only {shown} selects no run")
+    return [r for r in runs if r.id in keep]
+
+
 # %% ../nbs/09_grid.ipynb #51c92732
 def execute(run:Run, kernel:str='python3', log_output:bool=False):
     "Run `run`'s notebook with papermill in its directory; raises if it fails or writes no result."
@@ -305,7 +338,8 @@ def run_grid(grid,                        # a grid file (path or packaged name) 
              kernel:str='python3',        # Jupyter kernel for the notebooks
              report:bool=True,            # run the report notebooks once the whole grid is finished
              data_root:str|None=None,     # `data_root` for every notebook that has it (default: the notebooks' own)
-             progress:bool=True) -> dict:
+             progress:bool=True,
+             only:dict|None=None) -> dict:   # {key: [values]}: only these grid cells (and the runs they need)
     "Run a grid; returns {'runs', 'skipped', 'ran', 'failed', 'blocked', 'elsewhere', 'report_failed'} (ids / messages)."
     grid = grid if isinstance(grid, dict) else load_grid(grid)
     out = Path(out or Path('runs')/grid['path'].stem).resolve()
@@ -314,7 +348,8 @@ def run_grid(grid,                        # a grid file (path or packaged name) 
         declared = {nb: notebook_parameters(nb) for nb in {r.notebook for r in all_runs}}
         for r in all_runs:
             if 'data_root' in declared[r.notebook] and 'data_root' not in r.values: r.params['data_root'] = str(Path(data_root).resolve())
-    runs = shard(all_runs, *parse_shard(shard_)) if shard_ else all_runs
+    runs = select_runs(all_runs, only)
+    runs = shard(runs, *parse_shard(shard_)) if shard_ else runs
     res = dict(runs=[r.id for r in runs], skipped=[r.id for r in runs if r.done()], ran=[], failed=[], blocked=[], elsewhere=[], report_failed=[])
     if dry_run:
         for r in runs:
@@ -388,6 +423,8 @@ def parser() -> argparse.ArgumentParser:
                                 "one directory per run; finished runs are skipped, so re-running resumes.")
     p.add_argument('grid', help='grid file, or the name of a packaged grid (smoke, table1, fig2, fig4)')
     p.add_argument('--shard', help='i/n: run only the i-th of n parts of the grid (0 <= i < n)')
+    p.add_argument('--only', action='append', metavar='KEY=V1,V2', help='run only the runs with these grid values '
+                   '(repeatable; a selected run brings the runs it needs), e.g. --only network=lenet5 --only seed=1000')
     p.add_argument('--out', help='output folder (default: runs/<grid name>)')
     p.add_argument('--dry_run', action='store_true', help='list the runs and their state; run nothing')
     p.add_argument('--jobs', type=int, default=1, help='runs at a time (default 1)')
@@ -406,7 +443,8 @@ def main(argv=None):
     try:
         if a.shard: parse_shard(a.shard)
         if a.jobs < 1: raise ValueError(f"--jobs must be >= 1, got {a.jobs}")
-        res = run_grid(a.grid, a.out, a.shard, a.jobs, a.dry_run, a.kernel, a.report, a.data_root, a.progress)
+        only = parse_only(a.only)
+        res = run_grid(a.grid, a.out, a.shard, a.jobs, a.dry_run, a.kernel, a.report, a.data_root, a.progress, only)
     except (GridError, FileNotFoundError, ValueError) as e:
         print(f"bmrs-grid: error: {e}", file=sys.stderr); sys.exit(2)
     except KeyboardInterrupt:
