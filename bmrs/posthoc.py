@@ -213,14 +213,21 @@ def sweep_point(trained:nn.Module,         # the trained network (left unchanged
                 epochs:int=1,
                 seed:int=0,
                 stop:bool=False,           # prune at the BMRS stopping point (ΔF ≥ 0) instead of at `level`
-                device=None) -> dict:
-    "Copy `trained`, prune it by `method` to `level` % (or its BMRS stop), fine-tune, test: one row of a sweep."
+                device=None,
+                cache:dict|None=None) -> dict:  # pruned-unit pattern -> accuracies of points fine-tuned before
+    """Copy `trained`, prune it by `method` to `level` % (or its BMRS stop), fine-tune, test: one row of a sweep.
+    With a `cache` (shared by the points of one sweep: same network, data, options), a point whose pruned units equal
+    an earlier point's takes that point's accuracy (`reused`); fine-tuning is seeded and depends on nothing else."""
     m = copy.deepcopy(trained)
     unit_pct = prune_at_stop(m, method) if stop else prune(m, method, level)
-    row = dict(method=method, level=float(unit_pct if stop else level), n_pruned=int(pruned_mask(m).sum()),
+    mask = pruned_mask(m)
+    row = dict(method=method, level=float(unit_pct if stop else level), n_pruned=int(mask.sum()),
                unit_pct=unit_pct, param_pct=param_compression(m), valid=valid_for(m, method), is_stop_point=stop)
-    res = finetune_eval(m, splits, cfg, epochs, seed, device)
-    return {**row, 'test_top1': res['top1'], 'test_top5': res['top5']}
+    key = mask.tobytes()
+    reused = cache is not None and key in cache
+    res = cache[key] if reused else finetune_eval(m, splits, cfg, epochs, seed, device)
+    if cache is not None: cache[key] = res
+    return {**row, 'test_top1': res['top1'], 'test_top5': res['top5'], 'reused': reused}
 
 # %% ../nbs/06_posthoc.ipynb #6ae0e0b3
 def sweep_levels(levels:int|list=100) -> np.ndarray:
@@ -253,28 +260,18 @@ def sweep(trained:nn.Module,               # network trained with gates and with
     if unit_compression(trained) > 0:
         warnings.warn(f"the trained network already has {unit_compression(trained):.1f} % of its units pruned; every point "
                       "recomputes the masks from scratch (train with compress_epochs=0 for the paper's protocol)")
-    rows, tested = [], {}                                   # tested: pruned-unit pattern -> test accuracies
+    rows, cache = [], ({} if reuse else None)
     bar = tqdm(total=len(methods)*len(lv), desc='post-training sweep', disable=not progress, leave=False)
-    def point(mth, level, stop=False):
-        m = copy.deepcopy(trained)
-        unit_pct = prune_at_stop(m, mth) if stop else prune(m, mth, level)
-        mask = pruned_mask(m)
-        row = dict(method=mth, level=float(unit_pct if stop else level), n_pruned=int(mask.sum()), unit_pct=unit_pct,
-                   param_pct=param_compression(m), valid=valid_for(m, mth), is_stop_point=stop)
-        if not row['valid']: return row                     # off the method's curve: not fine-tuned
-        key = mask.tobytes()
-        reused = reuse and key in tested
-        if not reused: tested[key] = finetune_eval(m, splits, cfg, epochs, seed)
-        return {**row, 'test_top1': tested[key]['top1'], 'test_top5': tested[key]['top5'], 'reused': reused}
     for mth in methods:
         done = {}
         for level in lv:
             k = int(round(level/100*n))
             if k not in done:
-                done[k] = point(mth, level)
-                if not done[k]['valid']: break                  # BMRS: this level would prune a unit with ΔF < 0
+                m = copy.deepcopy(trained); prune(m, mth, level)
+                if not valid_for(m, mth): break                  # BMRS: this level would prune a unit with ΔF < 0
+                done[k] = sweep_point(trained, mth, level, splits, cfg, epochs, seed, cache=cache)
             rows.append({**done[k], 'level': float(level)}); bar.update(1)
-        if is_bmrs(mth): rows.append(point(mth, 0, stop=True))
+        if is_bmrs(mth): rows.append(sweep_point(trained, mth, 0, splits, cfg, epochs, seed, stop=True, cache=cache))
         bar.set_postfix(method=mth, refresh=False)
     bar.close()
     df = pd.DataFrame(rows)
