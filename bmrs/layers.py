@@ -47,6 +47,8 @@ class NoiseGate(nn.Module):
                  enabled=True,          # False: pass the input through unchanged
                  clamp_mu=False,        # clamp mu to [a, b] (the release does this for BMRS_U only)
                  delta_f_variant='eq8', # BMRS_N: 'eq8' (the paper) or 'release' (+log(2 pi)/2, the authors' code)
+                 noise_per='unit',      # training noise: one theta per example and 'unit' (shared by a filter's positions),
+                                        # or per example and input 'element' (per position, as the authors' code samples)
                  mu_init=0., logsigma_init=-5.):
         super().__init__()
         if not (isinstance(n_units, int) and n_units > 0): raise ValueError(f"n_units must be a positive int, got n_units={n_units!r}")
@@ -57,6 +59,8 @@ class NoiseGate(nn.Module):
         if not sigma_p > 0: raise ValueError(f"sigma_p must be > 0, got sigma_p={sigma_p!r}")
         if delta_f_variant not in ('eq8', 'release'): raise ValueError(f"delta_f_variant must be 'eq8' or 'release', got {delta_f_variant!r}")
         self.delta_f_variant = delta_f_variant
+        if noise_per not in ('unit', 'element'): raise ValueError(f"noise_per must be 'unit' or 'element', got {noise_per!r}")
+        self.noise_per = noise_per
         self.n_units, self.axis, self.threshold = n_units, axis, threshold
         self.p1, self.p2, self.mu_p, self.sigma_p, self.a, self.b = p1, p2, mu_p, sigma_p, float(a), float(b)
         self.monotone, self.enabled, self.clamp_mu = monotone, enabled, clamp_mu
@@ -67,7 +71,8 @@ class NoiseGate(nn.Module):
         self._cache = None
 
     def extra_repr(self):
-        return f"{self.n_units}, axis={self.axis}, criterion={self.criterion!r}, kept={int(self.mask.sum())}"
+        return (f"{self.n_units}, axis={self.axis}, criterion={self.criterion!r}, kept={int(self.mask.sum())}"
+                + (", noise_per='element'" if self.noise_per == 'element' else ''))
 
 # %% ../nbs/02_layers.ipynb #ea54b93a
 class GateLinks:
@@ -118,6 +123,11 @@ def forward(self, x):
     if self.training:
         nshape = list(shape); nshape[0] = x.shape[0]
         theta = self.__dict__.pop('_theta', None)  # drawn for all gates at once by `fuse_gates`
+        if self.noise_per == 'element' and x.ndim > 2:   # one theta per example and element: (examples x positions, units)
+            xm = x.movedim(self.axis, -1)
+            u = torch.rand(xm.shape[:-1].numel(), self.n_units, device=x.device, dtype=_work(x.device))
+            theta = sample_theta(self.mu_c.to(u.dtype), self.sigma.to(u.dtype), u, self.a, self.b)
+            return (xm*(theta*self.mask).view(xm.shape).to(x.dtype)).movedim(-1, self.axis)
         if theta is None or theta.shape[0] != x.shape[0]:
             u = torch.rand(x.shape[0], self.n_units, device=x.device, dtype=_work(x.device))
             theta = sample_theta(self.mu_c.to(u.dtype), self.sigma.to(u.dtype), u, self.a, self.b)
@@ -296,6 +306,7 @@ def set_gates_enabled(model:nn.Module, enabled:bool=True):
 def _draw_all(model, args, kwargs):
     gs = [g for g in gates(model) if g.enabled and g.training]
     for g in gs: g.__dict__.pop('_theta', None)
+    gs = [g for g in gs if g.noise_per == 'unit']   # per-element noise is drawn by the gate itself
     x = next((t for t in list(args) + list(kwargs.values()) if isinstance(t, Tensor)), None)
     if not gs or x is None or x.dim() == 0: return
     n, dev = x.shape[0], gs[0].mu.device

@@ -81,6 +81,7 @@ class TrainConfig:
     progress: bool = True                        # tqdm progress bars
     delta_f: str = 'eq8'                         # BMRS_N: 'eq8' (the paper's equation) or 'release' (the authors' code, +0.919)
     matched_release: bool = False                # matched L2/SNR/E[θ]: also prune every epoch with the default threshold, as the release does
+    noise_per: str = 'unit'                      # gates' training noise per example and 'unit' (paper, SBP) or 'element' (the release)
 
     @property
     def criterion(self): return None if self.disable_pruning else criterion_of(self.pruning_class)
@@ -98,7 +99,7 @@ class TrainConfig:
         return int(self.mu_p_tilde) if (self.mu_p_tilde is not None and self.criterion == 'bmrs_u') else 8
     @property
     def name(self):
-        return self.run_name or f"{self.network}-{self.dataset}-{self.method}"
+        return self.run_name or f"{self.network}-{self.dataset}-{self.method}" + ('-element' if self.noise_per == 'element' else '')
     @property
     def metrics_path(self): return Path(self.metrics_dir)/f"{self.name}-seed{self.seed}.json"
 
@@ -114,6 +115,7 @@ def check_config(cfg:TrainConfig):
     if cfg.kl_averaging not in KL_AVERAGING: bad(f"unknown kl_averaging {cfg.kl_averaging!r}; choose one of {', '.join(KL_AVERAGING)}")
     if cfg.device not in DEVICES: bad(f"unknown device {cfg.device!r}; choose one of {', '.join(DEVICES)}")
     if cfg.delta_f not in ('eq8', 'release'): bad(f"unknown delta_f {cfg.delta_f!r}; choose 'eq8' or 'release'")
+    if cfg.noise_per not in ('unit', 'element'): bad(f"unknown noise_per {cfg.noise_per!r}; choose 'unit' or 'element'")
     if not cfg.disable_pruning:
         try: criterion_of(cfg.pruning_class)
         except ValueError as e: bad(str(e))
@@ -261,6 +263,7 @@ def build(cfg:TrainConfig, splits:bdata.DataSplits):
     if cfg.criterion == 'bmrs_u': gate_kwargs['p1'] = cfg.p1_value
     if cfg.criterion == 'bmrs_n' and cfg.mu_p_tilde is not None: gate_kwargs['mu_p'] = cfg.mu_p_tilde
     if cfg.criterion == 'bmrs_n': gate_kwargs['delta_f_variant'] = cfg.delta_f
+    if cfg.noise_per != 'unit': gate_kwargs['noise_per'] = cfg.noise_per
     try:
         return build_model(cfg.network, in_channels=splits.in_channels, image_size=splits.image_size, n_classes=splits.n_classes,
                            gate=cfg.criterion, n_layers=cfg.n_layers, hidden_dim=cfg.hidden_dim,
@@ -440,6 +443,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument('--no_progress', dest='progress', action='store_false', help='No progress bars')
     p.add_argument('--delta_f', default=d.delta_f, choices=('eq8', 'release'),
                    help="BMRS_N: the paper's Eq. 8 (default) or the release's value (+log(2 pi)/2, prunes more)")
+    p.add_argument('--noise_per', default=d.noise_per, choices=('unit', 'element'),
+                   help="Training noise: one θ per example and unit (default; the paper, SBP) or per example and input "
+                        "element, i.e. per spatial position in conv layers (the released code)")
     return p
 
 def main(argv=None):
