@@ -299,9 +299,9 @@ _FAST_TAIL = {torch.float64: 25., torch.float32: 9.}
 class _BatchSample(torch.autograd.Function):
     """theta = exp(F^{-1}(u)) for units (`mu`, `sigma`: shape (U,)) and a batch of uniforms `u` (N, U), with the implicit
     gradient. The per-unit terms are computed once, so a training step costs a few passes over the (N, U) noise
-    instead of `_ImplicitSample`'s ~30. z = Phi^{-1}(Phi(al) + u Z) is accurate in float64 unless the whole truncation
-    lies more than `_FAST_TAIL` standard deviations out (upper tails are reflected first); those units' columns go
-    through the careful path."""
+    instead of `_ImplicitSample`'s ~30. z = Phi^{-1}(Phi(al) + u Z) (inverting 1 - Phi(z) in the upper half) is
+    accurate unless the whole truncation lies more than `_FAST_TAIL` standard deviations out (upper tails are
+    reflected first); those units' columns go through the careful path."""
     @staticmethod
     def forward(ctx, mu, sigma, u, a, b):
         s = _std(mu, sigma, a, b)
@@ -312,10 +312,14 @@ class _BatchSample(torch.autograd.Function):
         slow = None if bool(fast.all()) else (~fast).nonzero().squeeze(1)
         al, be = _safe(fast, al, -1.), _safe(fast, be, 1.)
         pa = torch.exp(_log_ndtr(al))
-        p = torch.addcmul(pa, torch.where(up, 1 - u, u) if any_up else u, torch.exp(_log_ndtr(be)) - pa)
-        fi = torch.finfo(p.dtype)                               # float64, or float32 on MPS
-        z = torch.special.ndtri(p.clamp_(fi.tiny, 1 - fi.eps))
-        if any_up: z = torch.where(up, -z, z)
+        d = torch.exp(_log_ndtr(be)) - pa                       # Z
+        qb = torch.exp(_log_ndtr(-be))                          # 1 - Phi(be) without cancellation
+        v, w = (torch.where(up, 1 - u, u), torch.where(up, u, 1 - u)) if any_up else (u, 1 - u)
+        p = torch.addcmul(pa, v, d)                             # Phi(z)
+        hi = p > 0.5                                            # upper half: invert 1 - Phi(z) = qb + w d instead, so
+        t = torch.where(hi, torch.addcmul(qb, w, d), p)         # u near 1 keeps its digits (float32 on MPS)
+        z = torch.special.ndtri(t.clamp_(torch.finfo(t.dtype).tiny, 0.5))
+        z = torch.where(hi ^ up if any_up else hi, -z, z)
         x = torch.minimum(torch.maximum(torch.addcmul(mu, z, sigma), a), b)
         if slow is not None: x[:, slow] = _log_theta_sample(mu[slow], sigma[slow], u[:, slow], a, b)
         theta = torch.exp(x)
