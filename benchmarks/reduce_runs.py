@@ -8,9 +8,8 @@ the reduced network on the same test set."""
 import argparse, json
 from pathlib import Path
 import torch
-from bmrs.models import build_model
 from bmrs.reduce import reduce_and_report
-from bmrs.train import evaluate, write_atomic
+from bmrs.train import evaluate, write_atomic, load_run, arch_of
 from bmrs import data as bdata
 
 def main():
@@ -21,13 +20,9 @@ def main():
     a = p.parse_args()
     torch.set_num_threads(a.threads)
     for run in a.runs:
-        rec = json.loads(Path(run).read_text()); cfg = rec['config']
-        splits = bdata.load(cfg['dataset'], a.data_root, split_seed=cfg['seed'], limit=cfg.get('limit'))
-        arch = dict(network=cfg['network'], in_channels=splits.in_channels, image_size=splits.image_size,
-                    n_classes=splits.n_classes, n_layers=cfg['n_layers'], hidden_dim=cfg['hidden_dim'], gate=cfg['criterion'])
-        model = build_model(**arch)
-        model.load_state_dict(torch.load(rec['files']['checkpoint'], map_location='cpu', weights_only=True)['state_dict'])
-        model.eval()
+        rec = json.loads(Path(run).read_text()); model, cfg = load_run(rec)
+        splits = bdata.load(cfg.dataset, a.data_root, split_seed=cfg.seed, limit=cfg.limit)
+        arch = arch_of(cfg, splits)
         acc_gated = evaluate(model, splits.test, 'cpu')['top1']
         name = Path(run).stem
         red, rep = reduce_and_report(model, splits.test.x[:1], Path('runs/reduce')/name, arch, n_repeat=a.repeats, threads=a.threads)

@@ -6,8 +6,7 @@ small σ) could explain a lower test accuracy in the paper; a tiny one rules tha
     python benchmarks/release_etheta.py 'runs/table1_cpu/*-bmrs_n_release-seed1000/*/model.pt'
 """
 import torch, glob, sys, math
-from bmrs.data import dataset_info
-from bmrs.models import build_model
+from bmrs.train import load_run
 from bmrs.layers import gates
 def etheta_release(mu, sig, a=-20., b=0., dtype=torch.float32):
     # PAPER.md §1: E[θ] = [erfcx((σ−β)/√2)·e^{b−β²/2} − erfcx((σ−α)/√2)·e^{a−α²/2}] / (2Z)
@@ -17,11 +16,8 @@ def etheta_release(mu, sig, a=-20., b=0., dtype=torch.float32):
     r2 = math.sqrt(2)
     return (torch.special.erfcx((sig - be)/r2)*torch.exp(b - be**2/2) - torch.special.erfcx((sig - al)/r2)*torch.exp(a - al**2/2))/(2*Z)
 for f in sorted(p for pat in sys.argv[1:] for p in glob.glob(pat)):
-    ck = torch.load(f, weights_only=False); cfg = ck['config']
-    info = dataset_info(cfg['dataset'])
-    m = build_model(cfg['network'], in_channels=info.in_channels, image_size=info.image_size, n_classes=info.n_classes,
-                    gate='bmrs_n', n_layers=cfg['n_layers'], hidden_dim=cfg['hidden_dim'])
-    m.load_state_dict(ck['state_dict'])
+    cfg = torch.load(f, map_location='cpu', weights_only=True)['config']   # the run's record config, saved with it
+    m, _ = load_run(dict(config=cfg, files=dict(checkpoint=f)))
     worst = 0
     for g in gates(m):
         k = g.mask > 0

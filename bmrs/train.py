@@ -5,7 +5,7 @@
 # %% ../nbs/05_train.ipynb #fa446d8d
 from __future__ import annotations
 import argparse, copy, csv, json, math, os, platform, random, subprocess, sys, tempfile, time
-from dataclasses import dataclass, field, asdict
+from dataclasses import dataclass, field, asdict, fields
 from pathlib import Path
 import numpy as np
 import torch
@@ -19,8 +19,8 @@ from . import data as bdata
 # %% auto #0
 __all__ = ['PRUNING_CLASSES', 'NETWORKS', 'DATASETS', 'KL_AVERAGING', 'DEVICES', 'criterion_of', 'TrainConfig', 'ConfigError',
            'check_config', 'energy_tracker', 'read_compression', 'seed_everything', 'resolve_device', 'git_commit',
-           'environment', 'evaluate', 'kl_term', 'train_epoch', 'make_optimizer', 'build', 'write_atomic',
-           'save_atomic', 'train', 'parser', 'main']
+           'environment', 'evaluate', 'kl_term', 'train_epoch', 'make_optimizer', 'arch_of', 'build', 'write_atomic',
+           'save_atomic', 'train', 'config_of', 'load_run', 'parser', 'main']
 
 # %% ../nbs/05_train.ipynb #b46a5a8c
 PRUNING_CLASSES = {
@@ -256,18 +256,20 @@ def make_optimizer(model, cfg:TrainConfig, total_steps:int):
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min((s + 1)/warm, max(0., (total_steps - s)/max(1, total_steps - warm))))
     return opt, sched
 
+def arch_of(cfg:TrainConfig, info) -> dict:
+    "`build_model` arguments (weights aside) for `cfg` on data shaped like `info` (a `DataSplits` or `bmrs.data.DatasetInfo`)."
+    kw = dict(network=cfg.network, in_channels=info.in_channels, image_size=info.image_size, n_classes=info.n_classes,
+              gate=cfg.criterion, n_layers=cfg.n_layers, hidden_dim=cfg.hidden_dim)
+    if cfg.criterion == 'bmrs_u': kw['p1'] = cfg.p1_value
+    if cfg.criterion == 'bmrs_n' and cfg.mu_p_tilde is not None: kw['mu_p'] = cfg.mu_p_tilde
+    if cfg.criterion == 'bmrs_n': kw['delta_f_variant'] = cfg.delta_f
+    if cfg.noise_per != 'unit': kw['noise_per'] = cfg.noise_per
+    return kw
+
 def build(cfg:TrainConfig, splits:bdata.DataSplits):
     "The network for `cfg` (gated with its criterion, or plain for --disable_pruning)."
     from bmrs.models import build_model
-    gate_kwargs = {}
-    if cfg.criterion == 'bmrs_u': gate_kwargs['p1'] = cfg.p1_value
-    if cfg.criterion == 'bmrs_n' and cfg.mu_p_tilde is not None: gate_kwargs['mu_p'] = cfg.mu_p_tilde
-    if cfg.criterion == 'bmrs_n': gate_kwargs['delta_f_variant'] = cfg.delta_f
-    if cfg.noise_per != 'unit': gate_kwargs['noise_per'] = cfg.noise_per
-    try:
-        return build_model(cfg.network, in_channels=splits.in_channels, image_size=splits.image_size, n_classes=splits.n_classes,
-                           gate=cfg.criterion, n_layers=cfg.n_layers, hidden_dim=cfg.hidden_dim,
-                           weights=cfg.weights if cfg.pretrained else None, **gate_kwargs)
+    try: return build_model(**arch_of(cfg, splits), weights=cfg.weights if cfg.pretrained else None)
     except Exception as e:
         if cfg.pretrained: raise ConfigError(f"cannot load the checkpoint {cfg.weights}: {type(e).__name__}: {e}") from e
         raise
@@ -393,11 +395,26 @@ def _wandb_start(cfg):
 
 def _save_reduced(model, cfg, splits, out):
     from bmrs.reduce import reduce_and_report
-    arch = dict(network=cfg.network, in_channels=splits.in_channels, image_size=splits.image_size,
-                n_classes=splits.n_classes, n_layers=cfg.n_layers, hidden_dim=cfg.hidden_dim, gate=cfg.criterion)
-    x = splits.test.x[:1]
-    reduce_and_report(model, x, out/'reduced', arch)
+    reduce_and_report(model, splits.test.x[:1], out/'reduced', arch_of(cfg, splits))
     return str(out/'reduced')
+
+def _record(record): return json.loads(Path(record).read_text()) if isinstance(record, (str, Path)) else record
+
+def config_of(record) -> TrainConfig:
+    "The `TrainConfig` of a run record (`train`'s return value, or the path of its JSON)."
+    names = {f.name for f in fields(TrainConfig)}
+    return TrainConfig(**{k: v for k, v in _record(record)['config'].items() if k in names})
+
+def load_run(record, checkpoint=None) -> tuple[nn.Module, TrainConfig]:
+    """A run's trained network on the CPU in eval mode, rebuilt with every option it was trained with, and its config.
+    `record`: `train`'s return value or the path of its JSON; `checkpoint` overrides the record's checkpoint path."""
+    from bmrs.models import build_model
+    rec = _record(record); cfg = config_of(rec)
+    ck = Path(checkpoint or rec['files']['checkpoint'])
+    if not ck.is_file(): raise FileNotFoundError(f"checkpoint of run {cfg.name}-seed{cfg.seed} not found: {ck}")
+    model = build_model(**arch_of(cfg, bdata.dataset_info(cfg.dataset)))
+    model.load_state_dict(torch.load(ck, map_location='cpu', weights_only=True)['state_dict'])
+    return model.eval(), cfg
 
 # %% ../nbs/05_train.ipynb #844b8bee
 def _bool_flag(p, name, help): p.add_argument(f'--{name}', action='store_true', help=help)

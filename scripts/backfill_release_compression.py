@@ -6,11 +6,8 @@ to run JSONs written before `bmrs.train` recorded it, from each run's checkpoint
 Runs that already have the field, or whose checkpoint is missing, are reported and left alone (exit 1 if any is missing)."""
 import json, sys
 from pathlib import Path
-import torch
-from bmrs.data import dataset_info
-from bmrs.models import build_model
 from bmrs.layers import release_param_compression
-from bmrs.train import write_atomic
+from bmrs.train import write_atomic, load_run
 
 def main(paths):
     missing = 0
@@ -19,13 +16,8 @@ def main(paths):
         if 'param_compression_release' in m: continue
         if c.get('criterion') is None: m['param_compression_release'] = 0.
         else:
-            ck = Path(rec['files']['checkpoint'])
-            if not ck.is_file(): print(f"{path}: checkpoint {ck} not found", file=sys.stderr); missing += 1; continue
-            info = dataset_info(c['dataset'])
-            model = build_model(c['network'], in_channels=info.in_channels, image_size=info.image_size,
-                                n_classes=info.n_classes, gate=c['criterion'],
-                                n_layers=c['n_layers'], hidden_dim=c['hidden_dim'])
-            model.load_state_dict(torch.load(ck, map_location='cpu', weights_only=True)['state_dict'])
+            try: model, _ = load_run(rec)
+            except FileNotFoundError as e: print(f"{path}: {e}", file=sys.stderr); missing += 1; continue
             m['param_compression_release'] = release_param_compression(model)
         write_atomic(path, json.dumps(rec, indent=1, default=str))
         print(f"{path.name}: {m['param_compression_release']:.2f} % (ours {m['param_compression']:.2f} %)")
