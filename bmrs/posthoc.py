@@ -218,11 +218,18 @@ def sweep_point(trained:nn.Module,         # the trained network (left unchanged
     """Copy `trained`, prune it by `method` to `level` % (or its BMRS stop), fine-tune, test: one row of a sweep.
     With a `cache` (shared by the points of one sweep: same network, data, options), a point whose pruned units equal
     an earlier point's takes that point's accuracy (`reused`); fine-tuning is seeded and depends on nothing else."""
+    return _tested_point(*_pruned_point(trained, method, level, stop), splits, cfg, epochs, seed, device, cache)
+
+def _pruned_point(trained, method, level, stop=False):
+    "A pruned copy of `trained`, its pruned-unit mask and the row's compression fields."
     m = copy.deepcopy(trained)
     unit_pct = prune_at_stop(m, method) if stop else prune(m, method, level)
     mask = pruned_mask(m)
-    row = dict(method=method, level=float(unit_pct if stop else level), n_pruned=int(mask.sum()),
-               unit_pct=unit_pct, param_pct=param_compression(m), valid=valid_for(m, method), is_stop_point=stop)
+    return m, mask, dict(method=method, level=float(unit_pct if stop else level), n_pruned=int(mask.sum()),
+                         unit_pct=unit_pct, param_pct=param_compression(m), valid=valid_for(m, method), is_stop_point=stop)
+
+def _tested_point(m, mask, row, splits, cfg, epochs, seed, device, cache):
+    "Fine-tune and test the pruned copy `m` (or take the accuracy of an earlier point with the same `mask` from `cache`)."
     key = mask.tobytes()
     reused = cache is not None and key in cache
     res = cache[key] if reused else finetune_eval(m, splits, cfg, epochs, seed, device)
@@ -267,9 +274,9 @@ def sweep(trained:nn.Module,               # network trained with gates and with
         for level in lv:
             k = int(round(level/100*n))
             if k not in done:
-                m = copy.deepcopy(trained); prune(m, mth, level)
-                if not valid_for(m, mth): break                  # BMRS: this level would prune a unit with ΔF < 0
-                done[k] = sweep_point(trained, mth, level, splits, cfg, epochs, seed, cache=cache)
+                point = _pruned_point(trained, mth, level)
+                if not point[2]['valid']: break                  # BMRS: this level would prune a unit with ΔF < 0
+                done[k] = _tested_point(*point, splits, cfg, epochs, seed, None, cache)
             rows.append({**done[k], 'level': float(level)}); bar.update(1)
         if is_bmrs(mth): rows.append(sweep_point(trained, mth, 0, splits, cfg, epochs, seed, stop=True, cache=cache))
         bar.set_postfix(method=mth, refresh=False)
