@@ -274,9 +274,9 @@ def sweep(trained:nn.Module,               # network trained with gates and with
         for level in lv:
             k = int(round(level/100*n))
             if k not in done:
-                point = _pruned_point(trained, mth, level)
-                if not point[2]['valid']: break                  # BMRS: this level would prune a unit with ΔF < 0
-                done[k] = _tested_point(*point, splits, cfg, epochs, seed, None, cache)
+                m, mask, row = _pruned_point(trained, mth, level)
+                if not row['valid']: break                       # BMRS: this level would prune a unit with ΔF < 0
+                done[k] = _tested_point(m, mask, row, splits, cfg, epochs, seed, None, cache)
             rows.append({**done[k], 'level': float(level)}); bar.update(1)
         if is_bmrs(mth): rows.append(sweep_point(trained, mth, 0, splits, cfg, epochs, seed, stop=True, cache=cache))
         bar.set_postfix(method=mth, refresh=False)
