@@ -402,4 +402,5 @@ d = { 'settings': { 'branch': 'main',
                             'bmrs.train.seed_everything': ('train.html#seed_everything', 'bmrs/train.py'),
                             'bmrs.train.train': ('train.html#train', 'bmrs/train.py'),
                             'bmrs.train.train_epoch': ('train.html#train_epoch', 'bmrs/train.py'),
+                            'bmrs.train.with_gate_params': ('train.html#with_gate_params', 'bmrs/train.py'),
                             'bmrs.train.write_atomic': ('train.html#write_atomic', 'bmrs/train.py')}}}

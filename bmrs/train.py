@@ -12,7 +12,7 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 from tqdm.auto import tqdm
-from .layers import (CRITERIA, gates, model_kl, compress_model, unit_compression, param_compression, release_param_compression, unit_counts,
+from .layers import (CRITERIA, NoiseGate, gates, model_kl, compress_model, unit_compression, param_compression, release_param_compression, unit_counts,
                          _removed_params)
 from . import data as bdata
 
@@ -20,7 +20,7 @@ from . import data as bdata
 __all__ = ['PRUNING_CLASSES', 'NETWORKS', 'DATASETS', 'KL_AVERAGING', 'DEVICES', 'criterion_of', 'TrainConfig', 'ConfigError',
            'check_config', 'energy_tracker', 'read_compression', 'seed_everything', 'resolve_device', 'git_commit',
            'environment', 'evaluate', 'kl_term', 'train_epoch', 'make_optimizer', 'arch_of', 'build', 'write_atomic',
-           'save_atomic', 'train', 'config_of', 'load_run', 'parser', 'main']
+           'save_atomic', 'with_gate_params', 'train', 'config_of', 'load_run', 'parser', 'main']
 
 # %% ../nbs/05_train.ipynb #b46a5a8c
 PRUNING_CLASSES = {
@@ -295,6 +295,14 @@ def save_atomic(obj, path):
 # %% ../nbs/05_train.ipynb #67f2863d
 def _state(model): return copy.deepcopy(model.state_dict())
 
+def with_gate_params(model:nn.Module, state:dict) -> nn.Module:
+    "A copy of `model` whose gates' μ and log σ come from `state` (a state dict of the same network); all else is `model`'s."
+    m = copy.deepcopy(model)
+    with torch.no_grad():
+        for name, g in m.named_modules():
+            if isinstance(g, NoiseGate): g.mu.copy_(state[f"{name}.mu"]); g.logsigma.copy_(state[f"{name}.logsigma"])
+    return m
+
 def train(cfg:TrainConfig, splits:bdata.DataSplits|None=None, model:nn.Module|None=None) -> dict:
     "Run one configuration end to end; returns the record written to `cfg.metrics_path`."
     check_config(cfg)
@@ -353,11 +361,13 @@ def train(cfg:TrainConfig, splits:bdata.DataSplits|None=None, model:nn.Module|No
             log('fine_tune', ep, stats, val)
             if val['top1'] > best['val']: best = dict(val=val['top1'], state=_state(model), epoch=ep)
     times['fine_tune'] = time.perf_counter() - t
+    last = _state(model) if gated else None                    # for the release's stale-E[θ] test accuracy
     if best['state'] is not None: model.load_state_dict(best['state'])
 
     # 4. test the best checkpoint
     t = time.perf_counter()
     val, test = evaluate(model, splits.val, device), evaluate(model, splits.test, device)
+    stale = evaluate(with_gate_params(model, last), splits.test, device)['top1'] if gated else None
     times['test'] = time.perf_counter() - t
     removed, total = _removed_params(model) if gated else (0, sum(p.numel() for p in model.parameters() if p.requires_grad))
     gate_params = sum(2*g.n_units for g in gates(model))
@@ -365,7 +375,8 @@ def train(cfg:TrainConfig, splits:bdata.DataSplits|None=None, model:nn.Module|No
                    unit_compression=unit_compression(model), param_compression=param_compression(model) if gated else 0.,
                    n_params=total, n_params_removed=removed, n_gate_params=gate_params,
                    n_params_without_gates=total - gate_params, layers=unit_counts(model),
-                   best_epoch=best['epoch'], match_unit_compression=match_pct, times=times)
+                   best_epoch=best['epoch'], match_unit_compression=match_pct,
+                   test_top1_stale_etheta=stale, times=times)
     if energy is not None: metrics['energy'] = energy.stop()
     metrics['compression'] = metrics['unit_compression']                              # the release's key
     metrics['true_parameter_compression_pct'] = metrics['param_compression']          # the release's table key
