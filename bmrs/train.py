@@ -367,8 +367,8 @@ def train(cfg:TrainConfig, splits:bdata.DataSplits|None=None, model:nn.Module|No
     # 4. test the best checkpoint
     t = time.perf_counter()
     val, test = evaluate(model, splits.val, device), evaluate(model, splits.test, device)
-    stale = evaluate(with_gate_params(model, last), splits.test, device)['top1'] if gated else None
     times['test'] = time.perf_counter() - t
+    stale = evaluate(with_gate_params(model, last), splits.test, device)['top1'] if gated else None  # not timed
     removed, total = _removed_params(model) if gated else (0, sum(p.numel() for p in model.parameters() if p.requires_grad))
     gate_params = sum(2*g.n_units for g in gates(model))
     metrics = dict(val_top1=val['top1'], val_top5=val['top5'], test_top1=test['top1'], test_top5=test['top5'],
