@@ -4,7 +4,7 @@
 
 # %% ../nbs/06_posthoc.ipynb #4576b5b6
 from __future__ import annotations
-import copy, json, math, re, warnings
+import copy, hashlib, json, math, re, warnings
 from contextlib import contextmanager
 from pathlib import Path
 import numpy as np
@@ -22,9 +22,10 @@ from . import data as bdata
 # %% auto #0
 __all__ = ['METHODS', 'EXTRA_METHODS', 'LABELS', 'parse_method', 'label', 'is_bmrs', 'bmrs_u_precision', 'method_settings',
            'unit_scores', 'unit_delta_f', 'stop_percent', 'prune_by_scores', 'prune', 'prune_at_stop', 'pruned_mask',
-           'valid_for', 'unit_grad_norms', 'attach_grad_norms', 'finetune_eval', 'sweep_point', 'sweep_levels', 'sweep',
-           'method_colors', 'plot_sweep', 'unit_table', 'sweep_record', 'write_sweep', 'read_sweep',
-           'rank_correlations', 'plot_rank_correlations', 'logtheta_density', 'plot_figure1', 'plot_p1']
+           'valid_for', 'unit_grad_norms', 'attach_grad_norms', 'finetune_eval', 'sweep_point', 'sweep_fingerprint',
+           'SweepCheckpoint', 'sweep_levels', 'sweep', 'method_colors', 'plot_sweep', 'unit_table', 'sweep_record',
+           'write_sweep', 'read_sweep', 'rank_correlations', 'plot_rank_correlations', 'logtheta_density',
+           'plot_figure1', 'plot_p1']
 
 # %% ../nbs/06_posthoc.ipynb #55d31d6c
 METHODS = ('l2', 'snr', 'etheta', 'bmrs_n', 'bmrs_u8', 'bmrs_u4')
@@ -228,13 +229,49 @@ def _pruned_point(trained, method, level, stop=False):
     return m, mask, dict(method=method, level=float(unit_pct if stop else level), n_pruned=int(mask.sum()),
                          unit_pct=unit_pct, param_pct=param_compression(m), valid=valid_for(m, method), is_stop_point=stop)
 
-def _tested_point(m, mask, row, splits, cfg, epochs, seed, device, cache):
-    "Fine-tune and test the pruned copy `m` (or take the accuracy of an earlier point with the same `mask` from `cache`)."
+def _tested_point(m, mask, row, splits, cfg, epochs, seed, device, cache, store=None):
+    """Fine-tune and test the pruned copy `m` (or take the accuracy of an earlier point with the same `mask` from `cache`;
+    a `SweepCheckpoint` `store` gives the points fine-tuned by an interrupted run of the same sweep and keeps new ones)."""
     key = mask.tobytes()
     reused = cache is not None and key in cache
-    res = cache[key] if reused else finetune_eval(m, splits, cfg, epochs, seed, device)
+    if reused: res = cache[key]
+    elif store is not None and key in store: res = store[key]
+    else:
+        res = finetune_eval(m, splits, cfg, epochs, seed, device)
+        if store is not None: store[key] = res
     if cache is not None: cache[key] = res
     return {**row, 'test_top1': res['top1'], 'test_top5': res['top5'], 'reused': reused}
+
+# %% ../nbs/06_posthoc.ipynb #5c1d2e7a
+def sweep_fingerprint(trained:nn.Module, splits:bdata.DataSplits, cfg:TrainConfig, epochs:int=1, seed:int=0) -> str:
+    "SHA-256 of everything a sweep point's accuracy depends on: the trained network, the data, the options, the device."
+    from dataclasses import asdict
+    h = hashlib.sha256()
+    for k, v in sorted(trained.state_dict().items()):
+        h.update(k.encode()); h.update(str(tuple(v.shape)).encode()); h.update(v.detach().cpu().contiguous().numpy().tobytes())
+    for part in (splits.train, splits.test):
+        for t in (part.x, part.y): h.update(str(tuple(t.shape)).encode()); h.update(t.cpu().contiguous().numpy().tobytes())
+    opts = {k: v for k, v in asdict(cfg).items() if k != 'progress'}
+    h.update(json.dumps(dict(opts=opts, epochs=epochs, seed=seed, device=resolve_device(cfg.device).type),
+                        sort_keys=True, default=str).encode())
+    return h.hexdigest()
+
+class SweepCheckpoint:
+    "The points of one sweep fine-tuned so far (pruned-unit mask -> accuracies), kept in a JSON file after every point."
+    def __init__(self, path, fingerprint:str):
+        self.path, self.fingerprint, self.points = Path(path), fingerprint, {}
+        if not self.path.exists(): return
+        try: d = json.loads(self.path.read_text())
+        except ValueError: d = {}
+        if d.get('fingerprint') == fingerprint: self.points = d['points']
+        else: warnings.warn(f"{self.path} does not hold points of this sweep (another trained network, data or options, or "
+                            "an unreadable file): starting afresh and overwriting it")
+    def __len__(self): return len(self.points)
+    def __contains__(self, mask:bytes): return mask.hex() in self.points
+    def __getitem__(self, mask:bytes): return self.points[mask.hex()]
+    def __setitem__(self, mask:bytes, res:dict):
+        self.points[mask.hex()] = res
+        write_atomic(self.path, json.dumps(dict(fingerprint=self.fingerprint, points=self.points)))
 
 # %% ../nbs/06_posthoc.ipynb #6ae0e0b3
 def sweep_levels(levels:int|list=100) -> np.ndarray:
@@ -255,11 +292,15 @@ def sweep(trained:nn.Module,               # network trained with gates and with
           seed:int=0,                      # seed of every point's fine-tuning (and of the 'grad' scores)
           progress:bool=True,
           grad_batches:int|None=None,      # 'grad': training batches for the gradient norms (None: one pass)
-          reuse:bool=True) -> pd.DataFrame:  # a point pruning exactly the units of an earlier point reuses its accuracy
+          reuse:bool=True,                 # a point pruning exactly the units of an earlier point reuses its accuracy
+          checkpoint=None) -> pd.DataFrame:  # JSON file keeping the points fine-tuned so far: a re-run resumes
     """Accuracy against compression for every method: one row per (method, level) plus the BMRS stopping points.
     Fine-tuning is seeded and depends on nothing but the trained network and the pruned units, so a point whose pruned
     set equals an earlier point's (level 0 of every method; methods that rank alike, e.g. SNR and E[θ]) reuses that
-    point's test accuracy (column `reused`) instead of fine-tuning again; `reuse=False` fine-tunes every point."""
+    point's test accuracy (column `reused`) instead of fine-tuning again; `reuse=False` fine-tunes every point.
+    With a `checkpoint` path, every fine-tuned point is written there as it finishes; running the same sweep again
+    (same trained network, data and options) takes those points from it, so an interrupted sweep loses at most one
+    point and its result is the uninterrupted one."""
     for mth in methods: parse_method(mth)
     lv, n = sweep_levels(levels), sum(g.n_units for g in gates(trained))
     if n == 0: raise ValueError("the network has no gates: train it with pruning enabled and compress_epochs=0")
@@ -268,6 +309,7 @@ def sweep(trained:nn.Module,               # network trained with gates and with
         warnings.warn(f"the trained network already has {unit_compression(trained):.1f} % of its units pruned; every point "
                       "recomputes the masks from scratch (train with compress_epochs=0 for the paper's protocol)")
     rows, cache = [], ({} if reuse else None)
+    store = None if checkpoint is None else SweepCheckpoint(checkpoint, sweep_fingerprint(trained, splits, cfg, epochs, seed))
     bar = tqdm(total=len(methods)*len(lv), desc='post-training sweep', disable=not progress, leave=False)
     for mth in methods:
         done = {}
@@ -276,9 +318,10 @@ def sweep(trained:nn.Module,               # network trained with gates and with
             if k not in done:
                 m, mask, row = _pruned_point(trained, mth, level)
                 if not row['valid']: break                       # BMRS: this level would prune a unit with ΔF < 0
-                done[k] = _tested_point(m, mask, row, splits, cfg, epochs, seed, None, cache)
+                done[k] = _tested_point(m, mask, row, splits, cfg, epochs, seed, None, cache, store)
             rows.append({**done[k], 'level': float(level)}); bar.update(1)
-        if is_bmrs(mth): rows.append(sweep_point(trained, mth, 0, splits, cfg, epochs, seed, stop=True, cache=cache))
+        if is_bmrs(mth): rows.append(_tested_point(*_pruned_point(trained, mth, 0, stop=True), splits, cfg, epochs, seed,
+                                                   None, cache, store))
         bar.set_postfix(method=mth, refresh=False)
     bar.close()
     df = pd.DataFrame(rows)

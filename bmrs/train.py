@@ -20,7 +20,7 @@ from . import data as bdata
 __all__ = ['PRUNING_CLASSES', 'NETWORKS', 'DATASETS', 'KL_AVERAGING', 'DEVICES', 'criterion_of', 'TrainConfig', 'ConfigError',
            'check_config', 'energy_tracker', 'read_compression', 'seed_everything', 'resolve_device', 'git_commit',
            'environment', 'evaluate', 'kl_term', 'train_epoch', 'make_optimizer', 'arch_of', 'build', 'write_atomic',
-           'save_atomic', 'with_gate_params', 'train', 'config_of', 'load_run', 'parser', 'main']
+           'save_atomic', 'with_gate_params', 'train', 'config_of', 'load_run', 'run_finished', 'parser', 'main']
 
 # %% ../nbs/05_train.ipynb #b46a5a8c
 PRUNING_CLASSES = {
@@ -426,6 +426,13 @@ def load_run(record, checkpoint=None) -> tuple[nn.Module, TrainConfig]:
     model = build_model(**arch_of(cfg, bdata.dataset_info(cfg.dataset)))
     model.load_state_dict(torch.load(ck, map_location='cpu', weights_only=True)['state_dict'])
     return model.eval(), cfg
+
+def run_finished(cfg:TrainConfig) -> bool:
+    "Whether `cfg`'s run has finished before with the same options (progress bars aside): its JSON and checkpoint exist."
+    if not cfg.metrics_path.is_file(): return False
+    rec = _record(cfg.metrics_path)
+    done = TrainConfig(**{**asdict(config_of(rec)), 'progress': cfg.progress})
+    return done == cfg and Path(rec['files']['checkpoint']).is_file()
 
 # %% ../nbs/05_train.ipynb #844b8bee
 def _bool_flag(p, name, help): p.add_argument(f'--{name}', action='store_true', help=help)

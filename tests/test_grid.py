@@ -156,3 +156,43 @@ def test_bad_grid_and_dry_run(tmp_path):
     assert r.returncode == 0, r.stderr
     assert '105 runs (0 done)' in r.stdout
     assert not (tmp_path/'t1').exists()
+
+
+def posthoc_nb(params, cwd):
+    import papermill as pm
+    pm.execute_notebook(str(REPO/'nbs'/'experiments'/'posthoc.ipynb'), str(cwd/'executed.ipynb'), parameters=params,
+                        kernel_name='python3', cwd=str(cwd), progress_bar=False)
+    return json.loads(Path(params['result']).read_text())
+
+
+def test_posthoc_resumes(tmp_path, data):
+    """An interrupted post-training sweep resumes: the finished training run is loaded, not trained again, and points in
+    `<result>-points.json` of the same sweep are taken as they are (one is marked to see it), then the file is deleted."""
+    from bmrs import data as bdata
+    from bmrs.posthoc import sweep_fingerprint
+    from bmrs.train import config_of, load_run
+    res = tmp_path/'sweep'/'sweep.json'; res.parent.mkdir()
+    params = dict(result=str(res), network='mlp', dataset='mnist', seed=1000, n_layers=1, hidden_dim=16, batch_size=32,
+                  learning_rate=2e-3, n_epochs=1, limit=300, levels=3, methods=['snr', 'bmrs_n'], device='cpu', threads=1,
+                  data_root=str(data))
+    first = posthoc_nb(params, res.parent)
+    train_json = res.parent/'train'/first['train_record']
+    mtime = train_json.stat().st_mtime_ns
+    assert not (res.parent/'sweep-points.json').exists()                  # deleted once the sweep JSON is written
+    # an interrupted sweep's checkpoint holding the unpruned point (level 0), marked
+    cfg = config_of(json.loads(train_json.read_text()))
+    trained, _ = load_run(train_json)
+    splits = bdata.load('mnist', str(data), split_seed=1000, limit=300)
+    n = first['trained']['n_units']
+    key = bytes(n).hex()                                                  # no unit pruned: n zero bytes
+    ck = dict(fingerprint=sweep_fingerprint(trained, splits, cfg, 1, 0), points={key: dict(top1=-1.0, top5=-1.0)})
+    (res.parent/'sweep-points.json').write_text(json.dumps(ck))
+    res.unlink()
+    again = posthoc_nb(params, res.parent)
+    assert train_json.stat().st_mtime_ns == mtime                         # training was not redone
+    assert not (res.parent/'sweep-points.json').exists()
+    level0 = [r for r in again['rows'] if r['n_pruned'] == 0]
+    assert level0 and all(r['test_top1'] == -1.0 for r in level0)         # the stored point was used
+    rest = lambda rec: [r for r in rec["rows"] if r["n_pruned"] > 0]
+    assert rest(again) == rest(first)                                     # every other point as in the first run
+    assert again['trained'] == first['trained']
