@@ -275,10 +275,18 @@ def build(cfg:TrainConfig, splits:bdata.DataSplits):
         raise
 
 # %% ../nbs/05_train.ipynb #03b9de42
+def _tmp_beside(path:Path) -> tuple[int, str]:
+    """A new temporary file next to `path` (same file system, so renaming it onto `path` is atomic), with the permissions
+    of a file opened normally (0666 less the umask: `mkstemp` alone makes it 0600, unreadable by collaborators)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix='.tmp')
+    mask = os.umask(0); os.umask(mask)
+    os.fchmod(fd, 0o666 & ~mask)
+    return fd, tmp
+
 def write_atomic(path, text:str):
     "Write `text` to `path` via a temporary file and an atomic rename."
-    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix='.tmp')
+    fd, tmp = _tmp_beside(Path(path))
     try:
         with os.fdopen(fd, 'w') as f: f.write(text)
         os.replace(tmp, path)
@@ -287,8 +295,7 @@ def write_atomic(path, text:str):
 
 def save_atomic(obj, path):
     "`torch.save` to `path` atomically."
-    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix='.tmp'); os.close(fd)
+    fd, tmp = _tmp_beside(Path(path)); os.close(fd)
     try: torch.save(obj, tmp); os.replace(tmp, path)
     except BaseException: Path(tmp).unlink(missing_ok=True); raise
 
