@@ -17,8 +17,9 @@ __all__ = ['CRITERIA', 'DEFAULT_THRESHOLDS', 'check_criterion', 'NoiseGate', 'Ga
            'input_weight_norms', 'delta_f', 'importance', 'keep', 'compress', 'LogUniformPruningLayer',
            'LogUniformL2NormPruningLayer', 'LogUniformApproximateDiracBMRPruningLayer', 'LogUniformCDFBMRPruningLayer',
            'gates', 'model_kl', 'compress_model', 'unit_compression', 'unit_counts', 'set_gates_enabled', 'fuse_gates',
-           'unfuse_gates', 'link_sequential', 'param_compression', 'release_param_compression', 'gather_pruning_layers',
-           'calculate_model_kl', 'usable_neuron_pct', 'get_true_parameter_compression_percent', 'enable', 'disable']
+           'unfuse_gates', 'link_sequential', 'param_compression', 'release_param_compression', 'zero_pruned_release',
+           'gather_pruning_layers', 'calculate_model_kl', 'usable_neuron_pct', 'get_true_parameter_compression_percent',
+           'enable', 'disable']
 
 # %% ../nbs/02_layers.ipynb #9f46cba3
 CRITERIA = ('snr', 'l2', 'etheta', 'bmrs_n', 'bmrs_u')
@@ -389,28 +390,41 @@ def param_compression(model:nn.Module) -> float:
     return 100*removed/total if total else 0.
 
 # %% ../nbs/02_layers.ipynb #a1c0e002
-def release_param_compression(model:nn.Module) -> float:
-    "Parameter compression % as the released code counts it (see above); the model is not modified."
-    # the release walks the parameters in registration order: each gate's `mu` sits between the weight before it
-    # and the weight after it
+def _release_walk(model:nn.Module, in_place:bool) -> tuple[int, int, list]:
+    """The release's parameter walk (registration order: each gate's `mu` sits between the weight before it and the
+    weight after it): zero each pruned unit's row of the weight before its gate and column of the weight after it
+    where the shapes line up, in `model` itself (`in_place`) or in copies. Returns (gate params removed, total, weights)."""
     order, total = [], 0
     gate_of = {id(g.mu): g for g in gates(model)}
     for name, p in model.named_parameters():
         if not p.requires_grad: continue
         total += p.numel()
-        if p.dim() >= 2: order.append(['w', p.detach().clone()])
+        if p.dim() >= 2: order.append(['w', p.data if in_place else p.detach().clone()])
         elif id(p) in gate_of: order.append(['g', gate_of[id(p)]])
     removed = 0
-    for i, (kind, obj) in enumerate(order):
-        if kind != 'g': continue
-        pruned = (obj.mask.detach() == 0).nonzero().flatten()
-        removed += 2*len(pruned)
-        prev = next((o for k, o in reversed(order[:i]) if k == 'w'), None)
-        nxt = next((o for k, o in order[i + 1:] if k == 'w'), None)
-        if prev is not None and prev.shape[0] == obj.n_units: prev[pruned] = 0
-        if nxt is not None and nxt.shape[1] == obj.n_units: nxt[:, pruned] = 0
-    removed += sum(int((o == 0).sum()) for k, o in order if k == 'w')
+    with torch.no_grad():
+        for i, (kind, obj) in enumerate(order):
+            if kind != 'g': continue
+            pruned = (obj.mask.detach() == 0).nonzero().flatten()
+            removed += 2*len(pruned)
+            prev = next((o for k, o in reversed(order[:i]) if k == 'w'), None)
+            nxt = next((o for k, o in order[i + 1:] if k == 'w'), None)
+            if prev is not None and prev.shape[0] == obj.n_units: prev[pruned.to(prev.device)] = 0
+            if nxt is not None and nxt.shape[1] == obj.n_units: nxt[:, pruned.to(nxt.device)] = 0
+    return removed, total, [o for k, o in order if k == 'w']
+
+def release_param_compression(model:nn.Module) -> float:
+    "Parameter compression % as the released code counts it (see above); the model is not modified."
+    removed, total, ws = _release_walk(model, in_place=False)
+    removed += sum(int((w == 0).sum()) for w in ws)
     return 100*removed/total if total else 0.
+
+def zero_pruned_release(model:nn.Module) -> nn.Module:
+    """Zero, in `model`'s own weights, what the release's parameter count zeroes as a side effect every epoch (PAPER.md
+    §8 item 14): each pruned unit's row of the weight before its gate and its column of the weight after it, where the
+    shapes line up. With masks that are recomputed each epoch, a unit that comes back has lost those weights."""
+    _release_walk(model, in_place=True)
+    return model
 
 # %% ../nbs/02_layers.ipynb #1ffcb60d
 def gather_pruning_layers(model): "Seed name of `gates`."; return gates(model)

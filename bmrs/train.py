@@ -13,7 +13,7 @@ from torch import nn
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 from .layers import (CRITERIA, NoiseGate, gates, model_kl, compress_model, unit_compression, param_compression, release_param_compression, unit_counts,
-                         _removed_params)
+                         zero_pruned_release, _removed_params)
 from . import data as bdata
 
 # %% auto #0
@@ -82,6 +82,7 @@ class TrainConfig:
     delta_f: str = 'eq8'                         # BMRS_N: 'eq8' (the paper's equation) or 'release' (the authors' code, +0.919)
     matched_release: bool = False                # matched L2/SNR/E[θ]: also prune every epoch with the default threshold, as the release does
     noise_per: str = 'unit'                      # gates' training noise per example and 'unit' (paper, SBP) or 'element' (the release)
+    masks: str = 'monotone'                      # 'monotone' (Algorithm 1) or 'release': recomputed each compression, pruned units' weights zeroed
 
     @property
     def criterion(self): return None if self.disable_pruning else criterion_of(self.pruning_class)
@@ -99,7 +100,8 @@ class TrainConfig:
         return int(self.mu_p_tilde) if (self.mu_p_tilde is not None and self.criterion == 'bmrs_u') else 8
     @property
     def name(self):
-        return self.run_name or f"{self.network}-{self.dataset}-{self.method}" + ('-element' if self.noise_per == 'element' else '')
+        return self.run_name or f"{self.network}-{self.dataset}-{self.method}" + ('-element' if self.noise_per == 'element' else '') \
+            + ('-release_masks' if self.masks == 'release' else '')
     @property
     def metrics_path(self): return Path(self.metrics_dir)/f"{self.name}-seed{self.seed}.json"
 
@@ -116,6 +118,7 @@ def check_config(cfg:TrainConfig):
     if cfg.device not in DEVICES: bad(f"unknown device {cfg.device!r}; choose one of {', '.join(DEVICES)}")
     if cfg.delta_f not in ('eq8', 'release'): bad(f"unknown delta_f {cfg.delta_f!r}; choose 'eq8' or 'release'")
     if cfg.noise_per not in ('unit', 'element'): bad(f"unknown noise_per {cfg.noise_per!r}; choose 'unit' or 'element'")
+    if cfg.masks not in ('monotone', 'release'): bad(f"unknown masks {cfg.masks!r}; choose 'monotone' or 'release'")
     if not cfg.disable_pruning:
         try: criterion_of(cfg.pruning_class)
         except ValueError as e: bad(str(e))
@@ -310,6 +313,12 @@ def with_gate_params(model:nn.Module, state:dict) -> nn.Module:
             if isinstance(g, NoiseGate): g.mu.copy_(state[f"{name}.mu"]); g.logsigma.copy_(state[f"{name}.logsigma"])
     return m
 
+def _compress(model, cfg, percent=None):
+    "One compression of Algorithm 1; with `cfg.masks == 'release'` masks start afresh and pruned units' weights are zeroed."
+    release = cfg.masks == 'release'
+    compress_model(model, percent=percent, monotone=False if release else None)
+    if release: zero_pruned_release(model)
+
 def train(cfg:TrainConfig, splits:bdata.DataSplits|None=None, model:nn.Module|None=None) -> dict:
     "Run one configuration end to end; returns the record written to `cfg.metrics_path`."
     check_config(cfg)
@@ -346,7 +355,7 @@ def train(cfg:TrainConfig, splits:bdata.DataSplits|None=None, model:nn.Module|No
     bar = tqdm(range(1, n_epochs + 1), desc=f"{cfg.name} s{cfg.seed} train", disable=not cfg.progress, leave=False)
     for ep in bar:
         stats = train_epoch(model, opt, splits.train, cfg, device, gen, sched, bar)
-        if compress_during and ep % cfg.compress_epochs == 0: compress_model(model)
+        if compress_during and ep % cfg.compress_epochs == 0: _compress(model, cfg)
         val = evaluate(model, splits.val, device)
         row = log('train', ep, stats, val)
         bar.set_postfix(loss=f"{stats['loss']:.3f}", val=f"{val['top1']:.1f}", pruned=f"{row['unit_compression']:.1f}%")
@@ -356,8 +365,8 @@ def train(cfg:TrainConfig, splits:bdata.DataSplits|None=None, model:nn.Module|No
     # 2-3. final compression and fine-tuning
     t = time.perf_counter()
     if gated:
-        if match_pct is not None: compress_model(model, percent=match_pct)
-        elif cfg.compress_epochs > 0: compress_model(model)
+        if match_pct is not None: _compress(model, cfg, percent=match_pct)
+        elif cfg.compress_epochs > 0: _compress(model, cfg)
         val = evaluate(model, splits.val, device)
         best = dict(val=val['top1'], state=_state(model), epoch=0)
         opt, sched = make_optimizer(model, cfg, steps*cfg.fine_tune_epochs)
@@ -488,6 +497,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument('--noise_per', default=d.noise_per, choices=('unit', 'element'),
                    help="Training noise: one θ per example and unit (default; the paper, SBP) or per example and input "
                         "element, i.e. per spatial position in conv layers (the released code)")
+    p.add_argument('--masks', default=d.masks, choices=('monotone', 'release'),
+                   help="Pruning masks: a pruned unit stays pruned (default; Algorithm 1) or masks are recomputed at each "
+                        "compression and pruned units' weights zeroed, as the released code does")
     return p
 
 def main(argv=None):

@@ -85,6 +85,7 @@ def test_none_baseline_has_no_gates(root, tmp_path):
     (['--pruning_class', 'l2', '--compression_percentage_file', '/nonexistent/metrics.json'], '/nonexistent/metrics.json'),
     (['--pretrained', '--weights', '/nonexistent/weights.pt'], 'weights file not found: /nonexistent/weights.pt'),
     (['--pretrained'], '--pretrained needs --weights'),
+    (['--masks', 'sticky'], "invalid choice: 'sticky'"),
 ])
 def test_bad_input(root, tmp_path, args, message):
     r = train(tmp_path, *args)
