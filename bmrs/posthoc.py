@@ -251,7 +251,9 @@ def sweep_fingerprint(trained:nn.Module, splits:bdata.DataSplits, cfg:TrainConfi
         h.update(k.encode()); h.update(str(tuple(v.shape)).encode()); h.update(v.detach().cpu().contiguous().numpy().tobytes())
     for part in (splits.train, splits.test):
         for t in (part.x, part.y): h.update(str(tuple(t.shape)).encode()); h.update(t.cpu().contiguous().numpy().tobytes())
-    opts = {k: v for k, v in asdict(cfg).items() if k != 'progress'}
+    # options at their default values are left out, so that adding an option to TrainConfig keeps old checkpoints valid
+    default = asdict(TrainConfig())
+    opts = {k: v for k, v in asdict(cfg).items() if k != 'progress' and v != default.get(k, ...)}
     h.update(json.dumps(dict(opts=opts, epochs=epochs, seed=seed, device=resolve_device(cfg.device).type),
                         sort_keys=True, default=str).encode())
     return h.hexdigest()
