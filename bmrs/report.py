@@ -45,7 +45,7 @@ def run_row(rec:dict, path=None) -> dict:
                 test_top1=m['test_top1'], test_top5=m.get('test_top5'), val_top1=m.get('val_top1'),
                 unit_compression=m.get('unit_compression', m.get('compression', 0.)),
                 param_compression=m.get('param_compression', m.get('true_parameter_compression_pct', 0.)),
-                release_compression=m.get('param_compression_release'), noise_per=cfg.noise_per,
+                release_compression=m.get('param_compression_release'), noise_per=cfg.noise_per, masks=cfg.masks,
                 n_params=m.get('n_params'), n_params_removed=m.get('n_params_removed'),
                 n_epochs=n_ep, fine_tune_epochs=cfg.fine_tune_epochs, batch_size=cfg.batch_size,
                 time_train=t.get('train'), time_fine_tune=t.get('fine_tune'), time_test=t.get('test'),
@@ -59,7 +59,7 @@ def _json_files(folder):
         except (json.JSONDecodeError, UnicodeDecodeError, OSError): continue
 
 RUN_COLUMNS = ('dataset', 'network', 'method', 'seed', 'protocol', 'p1', 'test_top1', 'test_top5', 'val_top1',
-               'unit_compression', 'param_compression', 'release_compression', 'noise_per', 'n_params', 'n_params_removed', 'n_epochs', 'fine_tune_epochs',
+               'unit_compression', 'param_compression', 'release_compression', 'noise_per', 'masks', 'n_params', 'n_params_removed', 'n_epochs', 'fine_tune_epochs',
                'batch_size', 'time_train', 'time_fine_tune', 'time_test', 'time_train_per_epoch', 'device', 'git_commit', 'path')
 
 def read_runs(folder,                     # searched recursively for run JSONs
@@ -67,10 +67,10 @@ def read_runs(folder,                     # searched recursively for run JSONs
     "Every training-run record under `folder` as one row each (see `run_row`); duplicates of a run keep the first path."
     df = pd.DataFrame([run_row(r, p) for p, r in _json_files(folder) if is_run_record(r)], columns=list(RUN_COLUMNS))
     if protocols is not None: df = df[df.protocol.isin(list(protocols))].reset_index(drop=True)
-    key = ['dataset', 'network', 'method', 'protocol', 'noise_per', 'seed']
+    key = ['dataset', 'network', 'method', 'protocol', 'noise_per', 'masks', 'seed']
     if df.duplicated(key).any():
         dup = df[df.duplicated(key, keep=False)].sort_values(key)
-        warnings.warn(f"{len(dup)} runs share dataset/network/method/protocol/noise/seed; keeping the first of each:\n"
+        warnings.warn(f"{len(dup)} runs share dataset/network/method/protocol/noise/masks/seed; keeping the first of each:\n"
                       + '\n'.join(dup.path.astype(str)))
         df = df.drop_duplicates(key).reset_index(drop=True)
     return df
@@ -82,7 +82,8 @@ def summarize(runs:pd.DataFrame, metrics=SUMMARY_METRICS, ddof:int=1,
               by=('dataset', 'network', 'method', 'protocol')) -> pd.DataFrame:
     "Mean, std (over seeds) and n per group of runs; columns `n`, `<metric>_mean`, `<metric>_std`."
     by, metrics = list(by), [m for m in metrics if m in runs.columns]
-    if 'noise_per' in runs.columns and 'noise_per' not in by and runs.noise_per.nunique() > 1: by.append('noise_per')  # never pool the two noises
+    for v in ('noise_per', 'masks'):                    # never pool runs of the release's variants with ours
+        if v in runs.columns and v not in by and runs[v].nunique() > 1: by.append(v)
     g = runs.assign(**{m: pd.to_numeric(runs[m], errors='coerce') for m in metrics}).groupby(by, dropna=False, sort=False)
     parts = [g.size().rename('n')]
     for m in metrics: parts += [g[m].mean().rename(f'{m}_mean'), g[m].std(ddof=ddof).fillna(0.).rename(f'{m}_std')]
