@@ -215,11 +215,12 @@ def sweep_point(trained:nn.Module,         # the trained network (left unchanged
                 seed:int=0,
                 stop:bool=False,           # prune at the BMRS stopping point (ΔF ≥ 0) instead of at `level`
                 device=None,
-                cache:dict|None=None) -> dict:  # pruned-unit pattern -> accuracies of points fine-tuned before
+                cache:dict|None=None,      # pruned-unit pattern -> accuracies of points fine-tuned before
+                store=None) -> dict:       # a `SweepCheckpoint`: points fine-tuned by an interrupted run of this sweep
     """Copy `trained`, prune it by `method` to `level` % (or its BMRS stop), fine-tune, test: one row of a sweep.
     With a `cache` (shared by the points of one sweep: same network, data, options), a point whose pruned units equal
     an earlier point's takes that point's accuracy (`reused`); fine-tuning is seeded and depends on nothing else."""
-    return _tested_point(*_pruned_point(trained, method, level, stop), splits, cfg, epochs, seed, device, cache)
+    return _tested_point(*_pruned_point(trained, method, level, stop), splits, cfg, epochs, seed, device, cache, store)
 
 def _pruned_point(trained, method, level, stop=False):
     "A pruned copy of `trained`, its pruned-unit mask and the row's compression fields."
@@ -268,7 +269,6 @@ class SweepCheckpoint:
         if d.get('fingerprint') == fingerprint: self.points = d['points']
         else: warnings.warn(f"{self.path} does not hold points of this sweep (another trained network, data or options, or "
                             "an unreadable file): starting afresh and overwriting it")
-    def __len__(self): return len(self.points)
     def __contains__(self, mask:bytes): return mask.hex() in self.points
     def __getitem__(self, mask:bytes): return self.points[mask.hex()]
     def __setitem__(self, mask:bytes, res:dict):
@@ -322,8 +322,7 @@ def sweep(trained:nn.Module,               # network trained with gates and with
                 if not row['valid']: break                       # BMRS: this level would prune a unit with ΔF < 0
                 done[k] = _tested_point(m, mask, row, splits, cfg, epochs, seed, None, cache, store)
             rows.append({**done[k], 'level': float(level)}); bar.update(1)
-        if is_bmrs(mth): rows.append(_tested_point(*_pruned_point(trained, mth, 0, stop=True), splits, cfg, epochs, seed,
-                                                   None, cache, store))
+        if is_bmrs(mth): rows.append(sweep_point(trained, mth, 0, splits, cfg, epochs, seed, stop=True, cache=cache, store=store))
         bar.set_postfix(method=mth, refresh=False)
     bar.close()
     df = pd.DataFrame(rows)

@@ -5,7 +5,7 @@
 # %% ../nbs/05_train.ipynb #fa446d8d
 from __future__ import annotations
 import argparse, copy, csv, json, math, os, platform, random, subprocess, sys, tempfile, time
-from dataclasses import dataclass, field, asdict, fields
+from dataclasses import dataclass, field, asdict, fields, replace
 from pathlib import Path
 import numpy as np
 import torch
@@ -447,8 +447,7 @@ def run_finished(cfg:TrainConfig) -> bool:
     "Whether `cfg`'s run has finished before with the same options (progress bars aside): its JSON and checkpoint exist."
     if not cfg.metrics_path.is_file(): return False
     rec = _record(cfg.metrics_path)
-    done = TrainConfig(**{**asdict(config_of(rec)), 'progress': cfg.progress})
-    return done == cfg and Path(rec['files']['checkpoint']).is_file()
+    return replace(config_of(rec), progress=cfg.progress) == cfg and Path(rec['files']['checkpoint']).is_file()
 
 # %% ../nbs/05_train.ipynb #844b8bee
 def _bool_flag(p, name, help): p.add_argument(f'--{name}', action='store_true', help=help)
