@@ -17,10 +17,11 @@ from .layers import (CRITERIA, NoiseGate, gates, model_kl, compress_model, unit_
 from . import data as bdata
 
 # %% auto #0
-__all__ = ['PRUNING_CLASSES', 'NETWORKS', 'DATASETS', 'KL_AVERAGING', 'DEVICES', 'criterion_of', 'TrainConfig', 'ConfigError',
-           'check_config', 'energy_tracker', 'read_compression', 'seed_everything', 'resolve_device', 'git_commit',
-           'environment', 'evaluate', 'kl_term', 'train_epoch', 'make_optimizer', 'arch_of', 'build', 'write_atomic',
-           'save_atomic', 'with_gate_params', 'train', 'config_of', 'load_run', 'run_finished', 'parser', 'main']
+__all__ = ['PRUNING_CLASSES', 'NETWORKS', 'DATASETS', 'KL_AVERAGING', 'DEVICES', 'DELTA_F', 'NOISE_PER', 'MASKS', 'criterion_of',
+           'TrainConfig', 'ConfigError', 'check_config', 'energy_tracker', 'read_compression', 'seed_everything',
+           'resolve_device', 'git_commit', 'environment', 'evaluate', 'kl_term', 'train_epoch', 'make_optimizer',
+           'arch_of', 'build', 'write_atomic', 'save_atomic', 'with_gate_params', 'train', 'config_of', 'load_run',
+           'run_finished', 'parser', 'main']
 
 # %% ../nbs/05_train.ipynb #b46a5a8c
 PRUNING_CLASSES = {
@@ -34,6 +35,9 @@ NETWORKS = ('mlp', 'lenet5', 'resnet18', 'resnet50', 'vit')
 DATASETS = ('mnist', 'cifar10', 'fashion_mnist', 'tinyimagenet')
 KL_AVERAGING = ('sum', 'mean', 'elbo')
 DEVICES = ('auto', 'cpu', 'cuda', 'mps')
+DELTA_F = ('eq8', 'release')          # BMRS_N's ΔF: the paper's Eq. 8 or the release's (+log(2π)/2)
+NOISE_PER = ('unit', 'element')       # training noise per example and unit (paper) or input element (release)
+MASKS = ('monotone', 'release')       # Algorithm 1's masks or the release's (recomputed, weights zeroed)
 
 def criterion_of(pruning_class:str) -> str:
     "The criterion name for a release class name or a criterion name."
@@ -114,11 +118,10 @@ def check_config(cfg:TrainConfig):
     def bad(msg): raise ConfigError(msg)
     if cfg.network not in NETWORKS: bad(f"unknown network {cfg.network!r}; choose one of {', '.join(NETWORKS)}")
     if cfg.dataset not in DATASETS: bad(f"unknown dataset {cfg.dataset!r}; choose one of {', '.join(DATASETS)}")
-    if cfg.kl_averaging not in KL_AVERAGING: bad(f"unknown kl_averaging {cfg.kl_averaging!r}; choose one of {', '.join(KL_AVERAGING)}")
-    if cfg.device not in DEVICES: bad(f"unknown device {cfg.device!r}; choose one of {', '.join(DEVICES)}")
-    if cfg.delta_f not in ('eq8', 'release'): bad(f"unknown delta_f {cfg.delta_f!r}; choose 'eq8' or 'release'")
-    if cfg.noise_per not in ('unit', 'element'): bad(f"unknown noise_per {cfg.noise_per!r}; choose 'unit' or 'element'")
-    if cfg.masks not in ('monotone', 'release'): bad(f"unknown masks {cfg.masks!r}; choose 'monotone' or 'release'")
+    for opt, choices in (('kl_averaging', KL_AVERAGING), ('device', DEVICES), ('delta_f', DELTA_F),
+                         ('noise_per', NOISE_PER), ('masks', MASKS)):
+        v = getattr(cfg, opt)
+        if v not in choices: bad(f"unknown {opt} {v!r}; choose one of {', '.join(choices)}")
     if not cfg.disable_pruning:
         try: criterion_of(cfg.pruning_class)
         except ValueError as e: bad(str(e))
@@ -491,12 +494,12 @@ def parser() -> argparse.ArgumentParser:
     _bool_flag(p, 'wandb', 'Log to Weights & Biases')
     _bool_flag(p, 'track_energy', 'Measure energy and CO2 (codecarbon or carbontracker must be installed)')
     p.add_argument('--no_progress', dest='progress', action='store_false', help='No progress bars')
-    p.add_argument('--delta_f', default=d.delta_f, choices=('eq8', 'release'),
+    p.add_argument('--delta_f', default=d.delta_f, choices=DELTA_F,
                    help="BMRS_N: the paper's Eq. 8 (default) or the release's value (+log(2 pi)/2, prunes more)")
-    p.add_argument('--noise_per', default=d.noise_per, choices=('unit', 'element'),
+    p.add_argument('--noise_per', default=d.noise_per, choices=NOISE_PER,
                    help="Training noise: one θ per example and unit (default; the paper, SBP) or per example and input "
                         "element, i.e. per spatial position in conv layers (the released code)")
-    p.add_argument('--masks', default=d.masks, choices=('monotone', 'release'),
+    p.add_argument('--masks', default=d.masks, choices=MASKS,
                    help="Pruning masks: a pruned unit stays pruned (default; Algorithm 1) or masks are recomputed at each "
                         "compression and pruned units' weights zeroed, as the released code does")
     return p
