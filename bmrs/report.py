@@ -355,6 +355,11 @@ def runtime_benchmark_markdown(rec, digits:int=2) -> str:
     return frame_markdown(tab) + '\n' + cap + "\n"
 
 # %% ../nbs/07_report.ipynb #eba9e662
+def _band(ax, line, color):
+    "Mean ± std band of a curve, clipped to the possible accuracies [0, 100] %."
+    ax.fill_between(line.x_mean, (line.acc_mean - line.acc_std).clip(0, 100), (line.acc_mean + line.acc_std).clip(0, 100),
+                    color=color, alpha=.18, lw=0)
+
 def read_sweeps(folder) -> pd.DataFrame:
     "Rows of every post-training sweep JSON under `folder` (with network, dataset, seed and path columns)."
     dfs = []
@@ -407,7 +412,7 @@ def plot_sweeps(sweeps:pd.DataFrame,       # rows of `read_sweeps`
             s = stops[(stops.network == n) & (stops.dataset == d) & (stops.method == m)]
             line = pd.concat([c, s]).sort_values('x_mean') if len(s) else c   # BMRS curves end at their stop
             ax.plot(line.x_mean, line.acc_mean, color=cols[m], lw=2.2 if bm else 1.6, zorder=3 if bm else 2, label=label(m))
-            ax.fill_between(line.x_mean, line.acc_mean - line.acc_std, line.acc_mean + line.acc_std, color=cols[m], alpha=.18, lw=0)
+            _band(ax, line, cols[m])
             if len(s):
                 ax.errorbar(s.x_mean, s.acc_mean, xerr=s.x_std, yerr=s.acc_std, fmt='*', ms=14, color=cols[m], mec='k',
                             mew=.6, ecolor=cols[m], capsize=2, zorder=4)
@@ -511,8 +516,7 @@ def _plot_stops_panel(ax, sw:pd.DataFrame, curves:pd.DataFrame, methods, referen
     x0, x1 = max(0., lo - pad), min(100., hi + pad)
     if len(ref):
         ax.plot(ref.x_mean, ref.acc_mean, color=cols.get(reference, '0.4'), lw=1.8, zorder=2, marker='.', ms=4)
-        ax.fill_between(ref.x_mean, ref.acc_mean - ref.acc_std, ref.acc_mean + ref.acc_std, color=cols.get(reference, '0.4'),
-                        alpha=.18, lw=0)
+        _band(ax, ref, cols.get(reference, '0.4'))
         inwin = ref[(ref.x_mean >= x0) & (ref.x_mean <= x1)]
         ys += list(inwin.acc_mean)
     for m in methods:
