@@ -13,8 +13,8 @@ from .distributions import (LOG_A, LOG_B, LOGSIGMA_MIN, LOGSIGMA_MAX, _check_bou
 from .reduction import delta_f_lognormal, delta_f_loguniform, prior_mass_loguniform
 
 # %% auto #0
-__all__ = ['CRITERIA', 'DEFAULT_THRESHOLDS', 'check_criterion', 'NoiseGate', 'GateLinks', 'expected', 'forward',
-           'input_weight_norms', 'delta_f', 'importance', 'keep', 'compress', 'LogUniformPruningLayer',
+__all__ = ['CRITERIA', 'DELTA_F', 'NOISE_PER', 'DEFAULT_THRESHOLDS', 'check_criterion', 'NoiseGate', 'GateLinks', 'expected',
+           'forward', 'input_weight_norms', 'delta_f', 'importance', 'keep', 'compress', 'LogUniformPruningLayer',
            'LogUniformL2NormPruningLayer', 'LogUniformApproximateDiracBMRPruningLayer', 'LogUniformCDFBMRPruningLayer',
            'gates', 'model_kl', 'compress_model', 'unit_compression', 'unit_counts', 'set_gates_enabled', 'fuse_gates',
            'unfuse_gates', 'link_sequential', 'param_compression', 'release_param_compression', 'zero_pruned_release',
@@ -23,6 +23,8 @@ __all__ = ['CRITERIA', 'DEFAULT_THRESHOLDS', 'check_criterion', 'NoiseGate', 'Ga
 
 # %% ../nbs/02_layers.ipynb #9f46cba3
 CRITERIA = ('snr', 'l2', 'etheta', 'bmrs_n', 'bmrs_u')
+DELTA_F = ('eq8', 'release')          # BMRS_N's ΔF: the paper's Eq. 8 or the release's (+log(2π)/2)
+NOISE_PER = ('unit', 'element')       # training noise per example and unit (paper) or input element (release)
 DEFAULT_THRESHOLDS = dict(snr=1., l2=0.5, etheta=0.1, bmrs_n=0., bmrs_u=0.)
 
 def check_criterion(criterion):
@@ -58,9 +60,9 @@ class NoiseGate(nn.Module):
         self.criterion = check_criterion(criterion)
         if criterion == 'bmrs_u': prior_mass_loguniform(p1, p2, a, b)  # validates p1 and p2
         if not sigma_p > 0: raise ValueError(f"sigma_p must be > 0, got sigma_p={sigma_p!r}")
-        if delta_f_variant not in ('eq8', 'release'): raise ValueError(f"delta_f_variant must be 'eq8' or 'release', got {delta_f_variant!r}")
+        if delta_f_variant not in DELTA_F: raise ValueError(f"delta_f_variant must be 'eq8' or 'release', got {delta_f_variant!r}")
         self.delta_f_variant = delta_f_variant
-        if noise_per not in ('unit', 'element'): raise ValueError(f"noise_per must be 'unit' or 'element', got {noise_per!r}")
+        if noise_per not in NOISE_PER: raise ValueError(f"noise_per must be 'unit' or 'element', got {noise_per!r}")
         self.noise_per = noise_per
         self.n_units, self.axis, self.threshold = n_units, axis, threshold
         self.p1, self.p2, self.mu_p, self.sigma_p, self.a, self.b = p1, p2, mu_p, sigma_p, float(a), float(b)

@@ -12,16 +12,16 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 from tqdm.auto import tqdm
-from .layers import (CRITERIA, NoiseGate, gates, model_kl, compress_model, unit_compression, param_compression, release_param_compression, unit_counts,
+from .layers import (CRITERIA, DELTA_F, NOISE_PER, NoiseGate, gates, model_kl, compress_model, unit_compression, param_compression, release_param_compression, unit_counts,
                          zero_pruned_release, _removed_params)
 from . import data as bdata
 
 # %% auto #0
-__all__ = ['PRUNING_CLASSES', 'NETWORKS', 'DATASETS', 'KL_AVERAGING', 'DEVICES', 'DELTA_F', 'NOISE_PER', 'MASKS', 'criterion_of',
-           'TrainConfig', 'ConfigError', 'check_config', 'energy_tracker', 'read_compression', 'seed_everything',
-           'resolve_device', 'git_commit', 'environment', 'evaluate', 'kl_term', 'train_epoch', 'make_optimizer',
-           'arch_of', 'build', 'write_atomic', 'save_atomic', 'with_gate_params', 'train', 'config_of', 'load_run',
-           'run_finished', 'parser', 'main']
+__all__ = ['PRUNING_CLASSES', 'NETWORKS', 'DATASETS', 'KL_AVERAGING', 'DEVICES', 'MASKS', 'criterion_of', 'TrainConfig',
+           'ConfigError', 'check_config', 'energy_tracker', 'read_compression', 'seed_everything', 'resolve_device',
+           'git_commit', 'environment', 'evaluate', 'kl_term', 'train_epoch', 'make_optimizer', 'arch_of', 'build',
+           'write_atomic', 'save_atomic', 'with_gate_params', 'train', 'config_of', 'load_run', 'run_finished',
+           'parser', 'main']
 
 # %% ../nbs/05_train.ipynb #b46a5a8c
 PRUNING_CLASSES = {
@@ -35,8 +35,6 @@ NETWORKS = ('mlp', 'lenet5', 'resnet18', 'resnet50', 'vit')
 DATASETS = ('mnist', 'cifar10', 'fashion_mnist', 'tinyimagenet')
 KL_AVERAGING = ('sum', 'mean', 'elbo')
 DEVICES = ('auto', 'cpu', 'cuda', 'mps')
-DELTA_F = ('eq8', 'release')          # BMRS_N's ΔF: the paper's Eq. 8 or the release's (+log(2π)/2)
-NOISE_PER = ('unit', 'element')       # training noise per example and unit (paper) or input element (release)
 MASKS = ('monotone', 'release')       # Algorithm 1's masks or the release's (recomputed, weights zeroed)
 
 def criterion_of(pruning_class:str) -> str:
@@ -116,10 +114,8 @@ class ConfigError(ValueError):
 def check_config(cfg:TrainConfig):
     "Raise `ConfigError` naming the first bad option of `cfg`."
     def bad(msg): raise ConfigError(msg)
-    if cfg.network not in NETWORKS: bad(f"unknown network {cfg.network!r}; choose one of {', '.join(NETWORKS)}")
-    if cfg.dataset not in DATASETS: bad(f"unknown dataset {cfg.dataset!r}; choose one of {', '.join(DATASETS)}")
-    for opt, choices in (('kl_averaging', KL_AVERAGING), ('device', DEVICES), ('delta_f', DELTA_F),
-                         ('noise_per', NOISE_PER), ('masks', MASKS)):
+    for opt, choices in (('network', NETWORKS), ('dataset', DATASETS), ('kl_averaging', KL_AVERAGING), ('device', DEVICES),
+                         ('delta_f', DELTA_F), ('noise_per', NOISE_PER), ('masks', MASKS)):
         v = getattr(cfg, opt)
         if v not in choices: bad(f"unknown {opt} {v!r}; choose one of {', '.join(choices)}")
     if not cfg.disable_pruning:
