@@ -5,8 +5,8 @@
 # %% auto #0
 __all__ = ['DATASETS', 'FETCHABLE', 'EXPECTED', 'TensorData', 'DataSplits', 'Batches', 'batches', 'stratified_order',
            'split_indices', 'subset_indices', 'IDXError', 'read_idx', 'write_idx', 'scale_grey', 'scale_rgb',
-           'DatasetInfo', 'dataset_info', 'DatasetNotFoundError', 'find_files', 'load_raw', 'load_preprocessed', 'load',
-           'raw_stats', 'verify', 'FetchError', 'fetch', 'fetch_cli']
+           'DatasetInfo', 'dataset_info', 'DatasetNotFoundError', 'find_files', 'RefusedPickle', 'load_raw',
+           'load_preprocessed', 'load', 'raw_stats', 'verify', 'FetchError', 'fetch', 'fetch_cli']
 
 # %% ../nbs/04_data.ipynb #ee19a160
 import gzip, hashlib, os, pickle, shutil, subprocess, tarfile, tempfile, warnings
@@ -234,10 +234,33 @@ def _read_idx_set(files):
         if y.shape != (len(x),): raise IDXError(f"{fy}: expected {len(x)} labels, got shape {tuple(y.shape)}")
     return TensorData(xtr[:, None], ytr.long()), TensorData(xte[:, None], yte.long())
 
+class RefusedPickle(pickle.UnpicklingError):
+    "A pickle that names a global outside the CIFAR-10 allow-list"
+
+def _latin1_encode(s:str, encoding:str='utf-8') -> bytes:
+    "`_codecs.encode` as Python 3 protocol-2 pickles use it for bytes (latin-1 only)"
+    if encoding not in ('latin1', 'latin-1') or not isinstance(s, str): raise RefusedPickle(f"_codecs.encode with encoding {encoding!r}")
+    return s.encode('latin1')
+
+def _cifar_globals():
+    "The only globals an official CIFAR-10 batch (or one re-pickled by Python 3 at protocols 2-5) needs"
+    core = getattr(np, '_core', None) or np.core
+    ok = {'multiarray._reconstruct': core.multiarray._reconstruct, 'numeric._frombuffer': core.numeric._frombuffer}
+    g = {(f'numpy.{c}.{m}', n): f for c in ('core', '_core') for k, f in ok.items() for m, n in [k.split('.')]}
+    return g | {('numpy', 'ndarray'): np.ndarray, ('numpy', 'dtype'): np.dtype, ('_codecs', 'encode'): _latin1_encode}
+
+class _CifarUnpickler(pickle.Unpickler):
+    "Unpickles numpy arrays, dicts, lists, bytes, strings and numbers; refuses every other global (no code runs)"
+    def find_class(self, module, name):
+        f = _cifar_globals().get((module, name))
+        if f is None: raise RefusedPickle(f"refused global {module}.{name}")
+        return f
+
 def _read_cifar_batch(path):
-    "Images (N, 3, 32, 32) uint8 and labels of one official CIFAR-10 pickle batch"
+    "Images (N, 3, 32, 32) uint8 and labels of one official CIFAR-10 pickle batch (read without running any code)"
     with open(path, 'rb') as f:
-        try: d = pickle.load(f, encoding='bytes')
+        try: d = _CifarUnpickler(f, encoding='bytes').load()
+        except RefusedPickle as e: raise ValueError(f"{path}: not a CIFAR-10 pickle batch: {e} (only numpy arrays, dicts, lists, bytes and numbers are read)") from None
         except Exception as e: raise ValueError(f"{path}: not a CIFAR-10 pickle batch ({e!r})") from None
     if not isinstance(d, dict) or not {b'data', b'labels'} <= d.keys(): raise ValueError(f"{path}: no b'data' / b'labels' entries")
     x, y = np.asarray(d[b'data']), torch.as_tensor(d[b'labels'], dtype=torch.long)
