@@ -61,3 +61,40 @@ def test_table1_grid_on_cifar10(tmp_path):
         # L2 was matched to the BMRS_N run of the same setting
         assert recs['l2']['config']['compression_percentage_file'].endswith(f'{net}-cifar10-bmrs_n-seed100.json')
         assert abs(recs['l2']['metrics']['unit_compression'] - recs['bmrs_n']['metrics']['unit_compression']) < 1.
+
+
+class _Marker:
+    "Unpickling this runs a shell command that creates a marker file (what a crafted batch could do)."
+    def __init__(self, path): self.path = path
+    def __reduce__(self): return (os.system, (f'touch {self.path}',))
+
+
+def test_crafted_batch_runs_nothing(tmp_path):
+    "`bmrs-train --dataset cifar10` on a batch that would run a command: one-line error naming the file, exit 1, nothing run"
+    root = make_cifar(tmp_path/'data', n=4)
+    marker, bad = tmp_path/'marker', root/'cifar-10-batches-py'/'data_batch_4'
+    with open(bad, 'wb') as f: pickle.dump({b'data': _Marker(marker), b'labels': [0]*4}, f)
+    r = subprocess.run([exe('bmrs-train'), '--dataset', 'cifar10', '--network', 'mlp', '--n_layers', '1', '--hidden_dim', '8',
+                        '--n_epochs', '1', '--data_root', str(root), '--metrics_dir', str(tmp_path/'m'),
+                        '--output_dir', str(tmp_path/'o'), '--no_progress'],
+                       capture_output=True, text=True, timeout=300, cwd=tmp_path, env=dict(os.environ, MPLBACKEND='Agg'))
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert f'{bad}: not a CIFAR-10 pickle batch: refused global {os.system.__module__}.system' in r.stderr, r.stderr
+    assert 'Traceback' not in r.stderr and not marker.exists()
+
+
+def test_official_format_protocols(tmp_path):
+    "Batches written at protocols 2 and 4 (and Python 3's default 5) load bit-identically"
+    from bmrs.data import load_raw
+    for proto in (2, 4, 5):
+        root = make_cifar(tmp_path/f'p{proto}', n=6, seed=proto)
+        ref = {}
+        for stem in [f'data_batch_{i}' for i in range(1, 6)] + ['test_batch']:
+            p = root/'cifar-10-batches-py'/stem
+            with open(p, 'rb') as f: ref[stem] = pickle.load(f)
+            p.write_bytes(pickle.dumps(ref[stem], protocol=proto))
+        raw = load_raw('cifar10', root)
+        x = np.concatenate([ref[f'data_batch_{i}'][b'data'] for i in range(1, 6)]).reshape(-1, 3, 32, 32)
+        assert np.array_equal(raw['train'].x.numpy(), x)
+        assert raw['train'].y.tolist() == sum((ref[f'data_batch_{i}'][b'labels'] for i in range(1, 6)), [])
+        assert np.array_equal(raw['test'].x.numpy(), ref['test_batch'][b'data'].reshape(-1, 3, 32, 32))
