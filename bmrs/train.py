@@ -4,7 +4,7 @@
 
 # %% ../nbs/05_train.ipynb #fa446d8d
 from __future__ import annotations
-import argparse, copy, csv, json, math, os, platform, random, subprocess, sys, tempfile, time
+import argparse, copy, csv, json, math, os, platform, random, signal, subprocess, sys, tempfile, threading, time
 from dataclasses import dataclass, field, asdict, fields, replace
 from pathlib import Path
 import numpy as np
@@ -15,13 +15,14 @@ from tqdm.auto import tqdm
 from .layers import (CRITERIA, DELTA_F, NOISE_PER, NoiseGate, gates, model_kl, compress_model, unit_compression, param_compression, release_param_compression, unit_counts,
                          zero_pruned_release, _removed_params)
 from . import data as bdata
+from .files import FileError, safe_name, write_atomic, save_atomic, check_writable, read_json, sha256_file, verify_sha256
 
 # %% auto #0
 __all__ = ['PRUNING_CLASSES', 'NETWORKS', 'DATASETS', 'KL_AVERAGING', 'DEVICES', 'MASKS', 'criterion_of', 'TrainConfig',
            'ConfigError', 'check_config', 'energy_tracker', 'read_compression', 'seed_everything', 'resolve_device',
-           'git_commit', 'environment', 'evaluate', 'kl_term', 'train_epoch', 'make_optimizer', 'arch_of', 'build',
-           'write_atomic', 'save_atomic', 'with_gate_params', 'train', 'config_of', 'load_run', 'run_finished',
-           'parser', 'main']
+           'git_commit', 'environment', 'evaluate', 'kl_term', 'NonFiniteLoss', 'train_epoch', 'make_optimizer',
+           'arch_of', 'build', 'read_record', 'run_path', 'verify_run_files', 'with_gate_params', 'train', 'config_of',
+           'load_run', 'config_changes', 'run_status', 'run_finished', 'parser', 'main']
 
 # %% ../nbs/05_train.ipynb #b46a5a8c
 PRUNING_CLASSES = {
@@ -67,7 +68,7 @@ class TrainConfig:
     compress_epochs: int = 1                     # P: compress every P epochs; <= 0: never during training
     kl_averaging: str = 'mean'                   # 'sum', 'mean' (release default) or 'elbo' (KL sum / N)
     pretrained: bool = False                     # start from `weights` (no hub downloads here)
-    skip_exists: bool = False                    # do nothing if this run's metrics exist
+    skip_exists: bool = False                    # do nothing if this run finished before with the same options (files verified)
     tags: list = field(default_factory=list)
     compression_percentage_file: str | None = None  # match this run's unit compression (L2 / SNR baselines)
     # ours
@@ -85,6 +86,7 @@ class TrainConfig:
     matched_release: bool = False                # matched L2/SNR/E[θ]: also prune every epoch with the default threshold, as the release does
     noise_per: str = 'unit'                      # gates' training noise per example and 'unit' (paper, SBP) or 'element' (the release)
     masks: str = 'monotone'                      # 'monotone' (Algorithm 1) or 'release': recomputed each compression, pruned units' weights zeroed
+    overwrite: bool = False                      # replace a record of a *different* run at this run's path (else refused)
 
     @property
     def criterion(self): return None if self.disable_pruning else criterion_of(self.pruning_class)
@@ -114,6 +116,9 @@ class ConfigError(ValueError):
 def check_config(cfg:TrainConfig):
     "Raise `ConfigError` naming the first bad option of `cfg`."
     def bad(msg): raise ConfigError(msg)
+    if cfg.run_name is not None:
+        try: safe_name(cfg.run_name, 'run_name')
+        except ValueError as e: bad(str(e))
     for opt, choices in (('network', NETWORKS), ('dataset', DATASETS), ('kl_averaging', KL_AVERAGING), ('device', DEVICES),
                          ('delta_f', DELTA_F), ('noise_per', NOISE_PER), ('masks', MASKS)):
         v = getattr(cfg, opt)
@@ -136,6 +141,7 @@ def check_config(cfg:TrainConfig):
                                                             f"not {cfg.pruning_class}")
         read_compression(cfg.compression_percentage_file)
     if cfg.pretrained and not cfg.weights: bad("--pretrained needs --weights PATH: pretrained weights are never downloaded here")
+    if cfg.weights and not cfg.pretrained: bad("--weights is only used with --pretrained: add --pretrained, or drop --weights")
     if cfg.weights and not Path(cfg.weights).exists(): bad(f"weights file not found: {cfg.weights}")
     if cfg.device == 'cuda' and not torch.cuda.is_available(): bad("--device cuda but CUDA is not available")
     if cfg.device == 'mps' and not torch.backends.mps.is_available(): bad("--device mps but MPS is not available")
@@ -170,15 +176,18 @@ class _Energy:
         return dict(tracker='carbontracker', log_dir=str(self.t.logger.log_dir) if hasattr(self.t, 'logger') else None)
 
 def read_compression(path) -> float:
-    "Unit compression % recorded in a metrics JSON (ours: 'unit_compression'; the release's: 'compression')."
-    p = Path(path)
-    if not p.is_file(): raise ConfigError(f"compression percentage file not found: {path}")
-    try: m = json.loads(p.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as e: raise ConfigError(f"compression percentage file {path} is not JSON: {e}")
-    m = m.get('metrics', m)
+    "Unit compression % (a number in [0, 100]) recorded in a metrics JSON (ours: 'unit_compression'; the release's: 'compression')."
+    try: m = read_json(path, 'compression percentage file')
+    except FileError as e: raise ConfigError(str(e)) from None
+    if not isinstance(m, dict): raise ConfigError(f"compression percentage file {str(path)!r} holds a JSON {type(m).__name__}, not a metrics record")
+    m = m.get('metrics', m) if isinstance(m.get('metrics'), dict) else m
     for k in ('unit_compression', 'compression'):
-        if k in m: return float(m[k])
-    raise ConfigError(f"compression percentage file {path} has no 'unit_compression' (or 'compression') entry")
+        if k in m:
+            v = m[k]
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v <= 100:   # NaN fails 0 <= v
+                raise ConfigError(f"compression percentage file {str(path)!r}: {k} must be a number in [0, 100], got {v!r}")
+            return float(v)
+    raise ConfigError(f"compression percentage file {str(path)!r} has no 'unit_compression' (or 'compression') entry")
 
 # %% ../nbs/05_train.ipynb #02367c89
 def seed_everything(seed:int):
@@ -228,20 +237,28 @@ def kl_term(model, cfg:TrainConfig, n_train:int):
     if not gates(model): return None
     return model_kl(model, cfg.kl_averaging, n_data=n_train if cfg.kl_averaging == 'elbo' else None)
 
-def train_epoch(model, opt, data:bdata.TensorData, cfg:TrainConfig, device, generator, scheduler=None, bar=None) -> dict:
-    "One epoch of CE + KL; returns mean loss, CE and KL."
+class NonFiniteLoss(RuntimeError):
+    "Training diverged: the loss of a step is NaN or infinite (the message names the phase, epoch and step)."
+
+def train_epoch(model, opt, data:bdata.TensorData, cfg:TrainConfig, device, generator, scheduler=None, bar=None,
+                epoch:int|None=None, phase:str='training') -> dict:
+    "One epoch of CE + KL; returns mean loss, CE and KL; `NonFiniteLoss` at the first NaN / infinite loss, before its step."
     model.train()
     tot = dict(loss=0., ce=0., kl=0.); n = 0
-    for x, y in bdata.batches(data, cfg.batch_size, shuffle=True, seed=generator):
+    for step, (x, y) in enumerate(bdata.batches(data, cfg.batch_size, shuffle=True, seed=generator), 1):
         x, y = x.to(device), y.to(device)
         ce = F.cross_entropy(model(x), y)
         kl = kl_term(model, cfg, len(data))
         loss = ce if kl is None else ce + kl.to(ce.dtype)
+        lv = loss.item()                                         # read anyway for the running mean: the check is free
+        if not math.isfinite(lv):
+            raise NonFiniteLoss(f"the loss is {lv} at {phase} epoch {epoch if epoch is not None else '?'}, step {step} "
+                                f"(learning_rate={cfg.learning_rate}): training diverged; nothing was recorded")
         opt.zero_grad(set_to_none=True); loss.backward(); opt.step()
         if scheduler is not None: scheduler.step()
         b = len(y); n += b
-        tot['loss'] += loss.item()*b; tot['ce'] += ce.item()*b; tot['kl'] += (0. if kl is None else kl.item())*b
-        if bar is not None: bar.set_postfix(loss=f"{loss.item():.3f}", refresh=False)
+        tot['loss'] += lv*b; tot['ce'] += ce.item()*b; tot['kl'] += (0. if kl is None else kl.item())*b
+        if bar is not None: bar.set_postfix(loss=f"{lv:.3f}", refresh=False)
     return {k: v/max(n, 1) for k, v in tot.items()}
 
 # %% ../nbs/05_train.ipynb #6a3f4ed2
@@ -277,29 +294,43 @@ def build(cfg:TrainConfig, splits:bdata.DataSplits):
         raise
 
 # %% ../nbs/05_train.ipynb #03b9de42
-def _tmp_beside(path:Path) -> tuple[int, str]:
-    """A new temporary file next to `path` (same file system, so renaming it onto `path` is atomic), with the permissions
-    of a file opened normally (0666 less the umask: `mkstemp` alone makes it 0600, unreadable by collaborators)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix='.tmp')
-    mask = os.umask(0); os.umask(mask)
-    os.fchmod(fd, 0o666 & ~mask)
-    return fd, tmp
+def _digests(path:Path):
+    "SHA-256 of a file, or {relative path: SHA-256} of every (non-hidden) file in a folder."
+    if not path.is_dir(): return sha256_file(path)
+    return {str(f.relative_to(path)): sha256_file(f) for f in sorted(path.rglob('*'))
+            if f.is_file() and not any(s.startswith('.') for s in f.relative_to(path).parts)}
 
-def write_atomic(path, text:str):
-    "Write `text` to `path` via a temporary file and an atomic rename."
-    fd, tmp = _tmp_beside(Path(path))
-    try:
-        with os.fdopen(fd, 'w') as f: f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True); raise
+def read_record(record) -> tuple[dict, Path|None]:
+    "A run record (a dict, or the path of its JSON) and the folder it lies in; `FileError` naming it if unreadable or not a run's record."
+    if isinstance(record, (str, Path)):
+        p = Path(record); rec, base, where = read_json(p, 'run record'), p.parent, f"run record {str(p)!r}"
+    else: rec, base, where = record, None, 'run record'
+    if not isinstance(rec, dict) or not isinstance(rec.get('config'), dict):
+        raise FileError(f"{where} has no 'config' object: not a bmrs-train run record")
+    if not isinstance(rec.get('files'), dict) or not isinstance(rec['files'].get('checkpoint'), str):
+        raise FileError(f"{where} has no 'files' entry naming its checkpoint: not the record of a finished bmrs-train run")
+    return rec, base
 
-def save_atomic(obj, path):
-    "`torch.save` to `path` atomically."
-    fd, tmp = _tmp_beside(Path(path)); os.close(fd)
-    try: torch.save(obj, tmp); os.replace(tmp, path)
-    except BaseException: Path(tmp).unlink(missing_ok=True); raise
+def run_path(rec:dict, key:str, base=None) -> Path:
+    "The file `key` of run record `rec`: relative to the record's folder `base`, else to its recorded metrics_dir, else as given (older records)."
+    p = Path(rec['files'][key])
+    if p.is_absolute(): return p
+    tries = [Path(b)/p for b in (base, rec['config'].get('metrics_dir')) if b is not None] + [p]
+    return next((t for t in tries if t.exists()), tries[0])
+
+def verify_run_files(rec:dict, base=None, keys=None):
+    "`FileError` naming the first of the record's files (`keys`, default all) that is missing or differs from its recorded SHA-256."
+    digests = rec.get('sha256') or {}
+    for k in keys or list(rec['files']):
+        p = run_path(rec, k, base)
+        if not p.exists(): raise FileError(f"{k} of this run not found: {str(p)!r}")
+        want = digests.get(k)
+        if want is None: continue                                      # an older record: nothing to verify against
+        if isinstance(want, dict):
+            have = _digests(p)
+            for f, d in want.items(): verify_sha256(p/f, d, f"{k} file")
+            if set(have) - set(want): raise FileError(f"{k} folder {str(p)!r} has files its run did not write: {sorted(set(have) - set(want))}")
+        else: verify_sha256(p, want, k)
 
 # %% ../nbs/05_train.ipynb #67f2863d
 def _state(model): return copy.deepcopy(model.state_dict())
@@ -321,7 +352,13 @@ def _compress(model, cfg, percent=None):
 def train(cfg:TrainConfig, splits:bdata.DataSplits|None=None, model:nn.Module|None=None) -> dict:
     "Run one configuration end to end; returns the record written to `cfg.metrics_path`."
     check_config(cfg)
-    if cfg.skip_exists and cfg.metrics_path.exists(): return json.loads(cfg.metrics_path.read_text())
+    status, why = run_status(cfg)
+    if status == 'finished' and cfg.skip_exists:
+        print(f"skipping: {cfg.name}-seed{cfg.seed} finished with the same options ({cfg.metrics_path})", file=sys.stderr)
+        return read_record(cfg.metrics_path)[0]
+    if status == 'different' and not cfg.overwrite:
+        raise ConfigError(f"{why}: that is another run; give this one its own --run_name, or --overwrite to replace it")
+    if cfg.skip_exists or status in ('different', 'broken'): print(f"running: {why}", file=sys.stderr)
     device = resolve_device(cfg.device)
     n_epochs = min(cfg.n_epochs, 2) if cfg.debug else cfg.n_epochs
     limit = 512 if cfg.debug and cfg.limit is None else cfg.limit
@@ -331,6 +368,7 @@ def train(cfg:TrainConfig, splits:bdata.DataSplits|None=None, model:nn.Module|No
     if splits is None: splits = bdata.load(cfg.dataset, cfg.data_root, split_seed=cfg.seed, limit=limit)
     splits = splits.to(device)
     if model is None: model = build(cfg, splits)
+    check_writable(cfg.metrics_dir, 'metrics_dir'); check_writable(cfg.output_dir, 'output_dir')   # before training, not after
     model = model.to(device)
     gated = bool(gates(model))
     wb = _wandb_start(cfg) if cfg.wandb else None
@@ -353,7 +391,7 @@ def train(cfg:TrainConfig, splits:bdata.DataSplits|None=None, model:nn.Module|No
     t = time.perf_counter()
     bar = tqdm(range(1, n_epochs + 1), desc=f"{cfg.name} s{cfg.seed} train", disable=not cfg.progress, leave=False)
     for ep in bar:
-        stats = train_epoch(model, opt, splits.train, cfg, device, gen, sched, bar)
+        stats = train_epoch(model, opt, splits.train, cfg, device, gen, sched, bar, epoch=ep, phase='training')
         if compress_during and ep % cfg.compress_epochs == 0: _compress(model, cfg)
         val = evaluate(model, splits.val, device)
         row = log('train', ep, stats, val)
@@ -371,7 +409,7 @@ def train(cfg:TrainConfig, splits:bdata.DataSplits|None=None, model:nn.Module|No
         opt, sched = make_optimizer(model, cfg, steps*cfg.fine_tune_epochs)
         bar = tqdm(range(1, cfg.fine_tune_epochs + 1), desc=f"{cfg.name} s{cfg.seed} fine-tune", disable=not cfg.progress, leave=False)
         for ep in bar:
-            stats = train_epoch(model, opt, splits.train, cfg, device, gen, sched, bar)
+            stats = train_epoch(model, opt, splits.train, cfg, device, gen, sched, bar, epoch=ep, phase='fine-tuning')
             val = evaluate(model, splits.val, device)
             log('fine_tune', ep, stats, val)
             if val['top1'] > best['val']: best = dict(val=val['top1'], state=_state(model), epoch=ep)
@@ -396,15 +434,17 @@ def train(cfg:TrainConfig, splits:bdata.DataSplits|None=None, model:nn.Module|No
     metrics['compression'] = metrics['unit_compression']                              # the release's key
     metrics['true_parameter_compression_pct'] = metrics['param_compression']          # the release's table key
     metrics['param_compression_release'] = release_param_compression(model) if gated else 0.  # the release's count
-    out = Path(cfg.output_dir)/f"{cfg.name}-seed{cfg.seed}"
+    out, mp = Path(cfg.output_dir)/f"{cfg.name}-seed{cfg.seed}", cfg.metrics_path
+    files = dict(epochs_csv=mp.with_suffix('.csv'), checkpoint=out/'model.pt')
     record = dict(config={**asdict(cfg), 'criterion': cfg.criterion, 'method': cfg.method, 'n_epochs_run': n_epochs},
-                  environment=environment(device), metrics=metrics,
-                  files=dict(epochs_csv=str(cfg.metrics_path.with_suffix('.csv')), checkpoint=str(out/'model.pt')))
-    save_atomic(dict(state_dict=model.state_dict(), config=record['config']), out/'model.pt')
-    if cfg.save_reduced: record['files']['reduced'] = _save_reduced(model, cfg, splits, out)
-    buf = _csv(rows)
-    write_atomic(cfg.metrics_path.with_suffix('.csv'), buf)
-    write_atomic(cfg.metrics_path, json.dumps(record, indent=1, default=str))
+                  environment=environment(device), metrics=metrics)
+    mp.unlink(missing_ok=True)           # an older record no longer describes the files about to be replaced
+    save_atomic(dict(state_dict=model.state_dict(), config=record['config']), files['checkpoint'])
+    if cfg.save_reduced: files['reduced'] = _save_reduced(model, cfg, splits, out)
+    write_atomic(files['epochs_csv'], _csv(rows))
+    record['files'] = {k: os.path.relpath(Path(v).resolve(), mp.parent.resolve()) for k, v in files.items()}  # relative to the record
+    record['sha256'] = {k: _digests(Path(v)) for k, v in files.items()}
+    write_atomic(mp, json.dumps(record, indent=1, default=str))          # last: a record means a finished run
     if wb: wb.log({f"final/{k}": v for k, v in metrics.items() if isinstance(v, (int, float))}); wb.finish()
     return record
 
@@ -422,31 +462,63 @@ def _wandb_start(cfg):
 def _save_reduced(model, cfg, splits, out):
     from bmrs.reduce import reduce_and_report
     reduce_and_report(model, splits.test.x[:1], out/'reduced', arch_of(cfg, splits))
-    return str(out/'reduced')
-
-def _record(record): return json.loads(Path(record).read_text()) if isinstance(record, (str, Path)) else record
+    return out/'reduced'
 
 def config_of(record) -> TrainConfig:
     "The `TrainConfig` of a run record (`train`'s return value, or the path of its JSON)."
     names = {f.name for f in fields(TrainConfig)}
-    return TrainConfig(**{k: v for k, v in _record(record)['config'].items() if k in names})
+    return TrainConfig(**{k: v for k, v in read_record(record)[0]['config'].items() if k in names})
+
+def _load_state(ck:Path) -> dict:
+    "The state dict in checkpoint `ck` (tensors only: never unpickles code); `FileError` naming it if it is not one."
+    if ck.is_file() and ck.stat().st_size == 0: raise FileError(f"checkpoint {str(ck)!r} is empty")
+    try: obj = torch.load(ck, map_location='cpu', weights_only=True)
+    except FileNotFoundError: raise FileError(f"checkpoint not found: {str(ck)!r}") from None
+    except Exception as e:
+        raise FileError(f"checkpoint {str(ck)!r} is truncated or not a torch checkpoint ({type(e).__name__})") from None
+    if not (isinstance(obj, dict) and isinstance(obj.get('state_dict'), dict)):
+        raise FileError(f"checkpoint {str(ck)!r} holds no 'state_dict': not a bmrs-train checkpoint")
+    return obj['state_dict']
 
 def load_run(record, checkpoint=None) -> tuple[nn.Module, TrainConfig]:
     """A run's trained network on the CPU in eval mode, rebuilt with every option it was trained with, and its config.
-    `record`: `train`'s return value or the path of its JSON; `checkpoint` overrides the record's checkpoint path."""
+    `record`: `train`'s return value or the path of its JSON; `checkpoint` overrides the record's checkpoint path.
+    The record's checkpoint is verified against its recorded SHA-256 (older records without one: not verified)."""
     from bmrs.models import build_model
-    rec = _record(record); cfg = config_of(rec)
-    ck = Path(checkpoint or rec['files']['checkpoint'])
-    if not ck.is_file(): raise FileNotFoundError(f"checkpoint of run {cfg.name}-seed{cfg.seed} not found: {ck}")
+    rec, base = read_record(record); cfg = config_of(rec)
+    if checkpoint is not None: ck = Path(checkpoint)
+    else: verify_run_files(rec, base, ['checkpoint']); ck = run_path(rec, 'checkpoint', base)
+    state = _load_state(ck)
     model = build_model(**arch_of(cfg, bdata.dataset_info(cfg.dataset)))
-    model.load_state_dict(torch.load(ck, map_location='cpu', weights_only=True)['state_dict'])
+    try: model.load_state_dict(state)
+    except RuntimeError as e:
+        raise FileError(f"checkpoint {str(ck)!r} does not fit run {cfg.name}-seed{cfg.seed}'s network: "
+                        f"{str(e).splitlines()[0]}") from None
     return model.eval(), cfg
 
+_NOT_RUN_OPTIONS = ('metrics_dir', 'output_dir', 'data_root', 'progress', 'skip_exists', 'overwrite', 'tags', 'wandb', 'track_energy')
+
+def config_changes(old:TrainConfig, new:TrainConfig) -> dict:
+    "{option: (old value, new value)} for the options that change what a run computes (not where files go, bars, logging)."
+    a, b = asdict(old), asdict(new)
+    return {k: (a[k], b[k]) for k in a if k not in _NOT_RUN_OPTIONS and a[k] != b[k]}
+
+def run_status(cfg:TrainConfig) -> tuple[str, str]:
+    """('finished' | 'absent' | 'broken' | 'different', why) for the record at `cfg.metrics_path`: finished only with the
+    same options and every file it names present and (where a digest is recorded) unaltered."""
+    p = cfg.metrics_path
+    if not p.exists(): return 'absent', f"no record at {p}"
+    try: rec, base = read_record(p); old = config_of(rec)
+    except (FileError, TypeError) as e: return 'broken', f"the record at {p} is unusable: {e}"
+    if d := config_changes(old, cfg):
+        return 'different', f"the record at {p} differs in " + ', '.join(f"{k} {v[0]!r} → {v[1]!r}" for k, v in d.items())
+    try: verify_run_files(rec, base)
+    except FileError as e: return 'broken', f"the record at {p} has the same options but {e}"
+    return 'finished', "finished with the same options"
+
 def run_finished(cfg:TrainConfig) -> bool:
-    "Whether `cfg`'s run has finished before with the same options (progress bars aside): its JSON and checkpoint exist."
-    if not cfg.metrics_path.is_file(): return False
-    rec = _record(cfg.metrics_path)
-    return replace(config_of(rec), progress=cfg.progress) == cfg and Path(rec['files']['checkpoint']).is_file()
+    "Whether `cfg`'s run has finished before with the same options and intact files (see `run_status`)."
+    return run_status(cfg)[0] == 'finished'
 
 # %% ../nbs/05_train.ipynb #844b8bee
 def _bool_flag(p, name, help): p.add_argument(f'--{name}', action='store_true', help=help)
@@ -475,14 +547,17 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument('--compress_epochs', type=int, default=d.compress_epochs, help='Number of epochs to wait to compress (<= 0: never)')
     p.add_argument('--kl_averaging', default=d.kl_averaging, choices=KL_AVERAGING, help='How to reduce KL divergence')
     _bool_flag(p, 'pretrained', 'Start from --weights (a local checkpoint)')
-    _bool_flag(p, 'skip_exists', 'Exit if metrics already exist for this run')
+    _bool_flag(p, 'skip_exists', 'Do nothing if this run finished before with the same options and intact files '
+               '(else run, and say why on stderr)')
+    _bool_flag(p, 'overwrite', "Replace the record of a different run at this run's path (without it such a run is refused)")
     p.add_argument('--tags', nargs='+', default=[], help='Tags to pass to wandb')
     p.add_argument('--compression_percentage_file', help='A metrics file to pull the compression percentage from (L2, SNR, E[θ])')
     _bool_flag(p, 'matched_release', 'With --compression_percentage_file: also prune every epoch with the default threshold '
                '(L2 0.5, SNR 1, E[θ] 0.1) during training, as the released code does (PAPER.md §8, item 15)')
     p.add_argument('--device', default=d.device, choices=DEVICES, help='Device (auto: cuda, then mps, then cpu)')
     p.add_argument('--fine_tune_epochs', type=int, default=d.fine_tune_epochs, help='Fine-tuning epochs with frozen masks')
-    p.add_argument('--data_root', default=d.data_root, help='Data folder (see bmrs-data)')
+    p.add_argument('--data_root', default=os.environ.get('BMRS_DATA_ROOT') or d.data_root,
+                   help='Data folder (see bmrs-data; default: $BMRS_DATA_ROOT, else ./data)')
     p.add_argument('--p1', type=int, default=None, help='BMRS_U precision bits p1 (default 8)')
     p.add_argument('--limit', type=int, default=None, help='Stratified subset of at most this many images per official set')
     p.add_argument('--weights', help='Local checkpoint for --pretrained')
@@ -500,14 +575,26 @@ def parser() -> argparse.ArgumentParser:
                         "compression and pruned units' weights zeroed, as the released code does")
     return p
 
+class _Terminated(BaseException):
+    "SIGTERM, raised like Ctrl-C's KeyboardInterrupt so that temporary files are removed on the way out."
+
+def _on_sigterm(signum, frame): raise _Terminated()
+
 def main(argv=None):
-    "Entry point of `bmrs-train` (exit status 0, or 1 with one message for a run that cannot start)."
+    "Entry point of `bmrs-train`: exit status 0; 1 with one message for a run that cannot start or diverges; 130 / 143 on Ctrl-C / SIGTERM."
     args = parser().parse_args(argv)
     cfg = TrainConfig(**vars(args))
-    try:
-        rec = train(cfg)
-    except (ConfigError, bdata.DatasetNotFoundError, FileNotFoundError, ValueError) as e:
+    main_thread = threading.current_thread() is threading.main_thread()
+    old = signal.signal(signal.SIGTERM, _on_sigterm) if main_thread else None
+    try: rec = train(cfg)
+    except (ConfigError, bdata.DatasetNotFoundError, NonFiniteLoss, OSError, ValueError) as e:
         print(f"bmrs-train: error: {e}", file=sys.stderr); sys.exit(1)
+    except (KeyboardInterrupt, _Terminated) as e:
+        sig, code = ('SIGTERM', 143) if isinstance(e, _Terminated) else ('Ctrl-C', 130)
+        print(f"bmrs-train: interrupted ({sig}): {cfg.name}-seed{cfg.seed} did not finish; no record written", file=sys.stderr)
+        sys.exit(code)
+    finally:
+        if main_thread: signal.signal(signal.SIGTERM, old)
     m = rec['metrics']
     print(f"{cfg.name} seed {cfg.seed}: test top-1 {m['test_top1']:.2f}%  units pruned {m['unit_compression']:.2f}%  "
           f"parameters removed {m['param_compression']:.2f}%  -> {cfg.metrics_path}")

@@ -7,7 +7,8 @@ Runs that already have the field, or whose checkpoint is missing, are reported a
 import json, sys
 from pathlib import Path
 from bmrs.layers import release_param_compression
-from bmrs.train import write_atomic, load_run
+from bmrs.files import FileError, write_atomic
+from bmrs.train import load_run
 
 def main(paths):
     missing = 0
@@ -16,8 +17,8 @@ def main(paths):
         if 'param_compression_release' in m: continue
         if c.get('criterion') is None: m['param_compression_release'] = 0.
         else:
-            try: model, _ = load_run(rec)
-            except FileNotFoundError as e: print(f"{path}: {e}", file=sys.stderr); missing += 1; continue
+            try: model, _ = load_run(path)
+            except (FileNotFoundError, FileError) as e: print(f"{path}: {e}", file=sys.stderr); missing += 1; continue
             m['param_compression_release'] = release_param_compression(model)
         write_atomic(path, json.dumps(rec, indent=1, default=str))
         print(f"{path.name}: {m['param_compression_release']:.2f} % (ours {m['param_compression']:.2f} %)")
