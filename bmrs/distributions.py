@@ -29,6 +29,8 @@ def _work_dtype(*xs):
     for t in ts[1:]: out = torch.promote_types(out, t.dtype)
     if not out.is_floating_point: out = torch.get_default_dtype()
     dev = ts[0].device if ts else torch.device('cpu')
+    if dev.type == 'meta': raise ValueError("tensors on the meta device hold no values to compute with: "
+                                            "materialise the model first (model.to_empty(device=...), then load its weights)")
     return (torch.float32 if dev.type == 'mps' else torch.float64), out, dev
 
 def _as(x, dtype, device): return torch.as_tensor(x, dtype=dtype, device=device)
@@ -258,16 +260,30 @@ def _ndtri_log(lp):
         return z
     return _choose(deep, newton, lambda: torch.special.ndtri(torch.exp(_safe(~deep, lp, -1.))))
 
+def _tail_log_mass(s, u):
+    """log(1 - uf (1 - rho)) = log(w + uf rho), uf = u (upper tail) or 1 - u (lower tail, reflected) and w = 1 - uf:
+    the log of Q(z)/Q(al) at the quantile z of u. log1p(uf expm1(log rho)) as before wherever it is exact; where it is
+    not -- uf = 1 with rho underflowing (log1p(-1) = -inf, u = 0 or 1), or a lower-tail u so small that 1 - u rounds
+    (u < 2^-53: CUDA draws 2^-54) -- log(w + uf rho) with w = u itself."""
+    uf = torch.where(s.lower, 1 - u, u)
+    lr = _log_rho(s.tal, s.tbe)
+    v = uf*torch.expm1(lr)
+    bad = (v <= -1) | (s.lower & (1 - uf != u))
+    if not bool(bad.any()): return torch.log1p(v)
+    w = torch.where(s.lower, u, 1 - u)
+    exact = torch.logaddexp(torch.log(_safe(bad, w, 1.)), torch.log(_safe(bad, uf, 1.)) + lr)
+    return torch.where(bad, exact, torch.log1p(_safe(~bad, v, 0.)))
+
 def _std_quantile(s, u):
-    "z = F^{-1}(u) for the standard normal truncated to `s`."
+    "z = F^{-1}(u) for the standard normal truncated to `s`: finite on the closed interval 0 <= u <= 1."
     def tail():
-        uf = torch.where(s.lower, 1 - u, u)
-        lq = -s.tal**2/2 + _ell(s.tal) + torch.log1p(uf*torch.expm1(_log_rho(s.tal, s.tbe)))
+        lq = -s.tal**2/2 + _ell(s.tal) + _tail_log_mass(s, u)
         zt = -_ndtri_log(torch.clamp(lq, max=math.log(0.5)))
         return torch.where(s.lower, -zt, zt)
     def interior():  # Phi(alpha) + u Z; near 1 the absolute error 1e-16 moves z by < 1e-10 for z < 6
         p = torch.exp(_log_ndtr(s.ial)) + u*torch.exp(_interior_logz(s.ial, s.ibe))
-        return torch.special.ndtri(p.clamp(1e-300, 1 - 2**-52))
+        lo, hi = (1e-300, 1 - 2**-52) if p.dtype == torch.float64 else (torch.finfo(p.dtype).tiny, 1 - torch.finfo(p.dtype).eps)
+        return torch.special.ndtri(p.clamp(lo, hi))
     return s.pick(tail, interior)
 
 def _log_theta_sample(mu, sigma, u, a, b):
@@ -277,7 +293,7 @@ def _log_theta_sample(mu, sigma, u, a, b):
 
 def sample_theta(mu,        # location of log theta
                  sigma,     # scale of log theta, > 0
-                 u,         # uniform(0, 1) noise, broadcast with `mu`
+                 u,         # uniform noise in [0, 1] (0 and 1 included), broadcast with `mu`
                  a=LOG_A,   # log-space lower bound
                  b=LOG_B):  # log-space upper bound
     "Reparameterised sample theta = exp(F^{-1}(u)) of LogN_[a,b](mu, sigma^2)."
