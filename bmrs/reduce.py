@@ -4,7 +4,7 @@
 
 # %% ../nbs/08_reduce.ipynb #e86f0fb7
 from __future__ import annotations
-import copy, importlib, json, math, operator, platform, statistics, time, warnings
+import copy, json, math, operator, platform, statistics, time, warnings
 from collections import Counter
 from pathlib import Path
 import torch
@@ -13,6 +13,7 @@ import torch.nn.functional as F
 from torch import nn, Tensor
 from .layers import NoiseGate, gates, param_compression, unit_compression, _draw_all
 from .models import Gated, build_model
+from .files import FileError, safe_name, atomic_path, write_atomic, check_writable, read_json, sha256_file, verify_sha256
 
 # %% auto #0
 __all__ = ['Scale', 'reduce', 'check_reduced', 'param_count', 'macs', 'latency_ms', 'layer_latency_ms', 'efficiency_report',
@@ -603,7 +604,7 @@ class EfficiencyReport:
     def to_json(self, path=None, indent:int=1) -> str:
         "The report as JSON text, also written to `path` if given."
         s = json.dumps(self.to_dict(), indent=indent, default=lambda o: o.item() if hasattr(o, 'item') else str(o))
-        if path is not None: Path(path).write_text(s)
+        if path is not None: write_atomic(path, s)
         return s
     def __repr__(self): return self.totals.to_string()
     def _repr_html_(self): return self.totals._repr_html_()
@@ -661,60 +662,215 @@ def true_param_compression(model:nn.Module,         # a gated network
     return 100*(total - param_count(reduce(model)))/total if total else 0.
 
 # %% ../nbs/08_reduce.ipynb #ff89a597
-def build_base(arch:dict) -> nn.Module:
-    "The unreduced gated network described by `arch` (`build_model` arguments, or a `builder` path and `kwargs`)."
-    if not isinstance(arch, dict) or not arch: raise ValueError(f"arch must be a non-empty dict, got {arch!r}")
-    if 'builder' in arch:
-        mod, _, fn = str(arch['builder']).partition(':')
-        return getattr(importlib.import_module(mod), fn)(**arch.get('kwargs', {}))
-    kw = dict(arch)
-    if 'network' not in kw: raise ValueError(f"arch needs 'network' (a bmrs.models.build_model network) or 'builder', got keys {sorted(kw)}")
-    if kw['network'] == 'vit' and isinstance(kw.get('config'), dict):
-        from transformers import ViTConfig
-        kw['config'] = ViTConfig.from_dict(kw['config'])
-    return build_model(kw.pop('network'), **kw)
+_ARCH_FORMS = ('network', 'torchvision', 'transformers', 'builder')
+_HF_CODE_KEYS = {'auto_map', 'trust_remote_code', 'attn_implementation', '_attn_implementation',
+                 '_attn_implementation_internal', 'custom_pipelines', 'quantization_config'}  # keys transformers may resolve to code
 
-def save_reduced(model:nn.Module,        # a gated network (reduced here) or the output of `reduce`
-                 path,                   # directory to write
-                 arch:dict|None=None):   # how to rebuild the unreduced base (see `build_base`); None: pass `base=` to load
-    "Write `arch.json`, `kept.json` and the reduced weights to directory `path`; returns the reduced network."
+def _refuse(what, msg): raise ValueError(f"{what}: {msg}")
+
+def _plain(v, what, key='arch'):
+    "Check that `v` is plain JSON data (scalars, lists, dicts with string keys) with only finite numbers."
+    if v is None or isinstance(v, (bool, int, str)): return v
+    if isinstance(v, float):
+        if not math.isfinite(v): _refuse(what, f"refused value {key}={v!r}: numbers must be finite")
+        return v
+    if isinstance(v, (list, tuple)): return [_plain(x, what, f"{key}[{i}]") for i, x in enumerate(v)]
+    if isinstance(v, dict):
+        for k, x in v.items():
+            if not (k is None or isinstance(k, (str, int, float))): _refuse(what, f"refused key {k!r} in {key}: keys must be strings or numbers")
+            _plain(x, what, f"{key}.{k}")
+        return v
+    _refuse(what, f"refused value {key}={v!r}: only plain data (numbers, strings, lists, dicts) is allowed")
+
+def _add_gates_spec(model, spec, what):
+    "Insert the gates `spec` describes (`after`: torch.nn class names, `names` / `suffixes`: module names; `gate`, `axis`, gate options)."
+    from bmrs.models import add_gates
+    if spec is None: return model
+    if not isinstance(spec, dict): _refuse(what, f"refused gates={spec!r}: expected a dict")
+    kw = dict(spec)
+    types, names, suffixes = kw.pop('after', []), kw.pop('names', []), kw.pop('suffixes', [])
+    for k, v in (('after', types), ('names', names), ('suffixes', suffixes)):
+        if not isinstance(v, list) or not all(isinstance(s, str) for s in v): _refuse(what, f"refused gates.{k}={v!r}: expected a list of strings")
+    cls = []
+    for t in types:
+        c = getattr(nn, t, None)
+        if not (isinstance(c, type) and issubclass(c, nn.Module)): _refuse(what, f"refused gates.after {t!r}: not a torch.nn module class")
+        cls.append(c)
+    if not isinstance(kw.get('gate', 'bmrs_n'), str): _refuse(what, f"refused gates.gate={kw['gate']!r}: expected a criterion name")
+    if not isinstance(kw.get('axis', 1), int): _refuse(what, f"refused gates.axis={kw['axis']!r}: expected an integer")
+    def match(n, m): return isinstance(m, tuple(cls)) or n in names or any(n.endswith(s) for s in suffixes)
+    return add_gates(model, after=match, **kw)
+
+def _hf_config(cls, config, what):
+    "The config object of Hugging Face class `cls` from the plain dict `config` (never from a file or the Hub)."
+    if not isinstance(config, dict): _refuse(what, f"refused config={config!r}: expected a dict")
+    bad = sorted(_HF_CODE_KEYS & set(config))
+    if bad: _refuse(what, f"refused config key {bad[0]!r}: it can name code to load")
+    return cls.config_class.from_dict(config)
+
+def build_base(arch:dict,                 # how to build the network (plain data, as stored in arch.json)
+               builders:dict|None=None,   # {name: callable(**kwargs)}: the caller's own builders, named by `{"builder": name}`
+               what:str='arch'            # names `arch` in error messages (e.g. the arch.json path)
+               ) -> nn.Module:
+    "The unreduced gated network described by `arch`; only allow-listed constructors are called, never code the data names."
+    if not isinstance(arch, dict) or not arch: _refuse(what, f"arch must be a non-empty dict, got {arch!r}")
+    arch = json.loads(json.dumps(_plain(arch, what)))  # as stored in arch.json (number keys become strings)
+    forms = [k for k in _ARCH_FORMS if k in arch]
+    if len(forms) != 1: _refuse(what, f"needs exactly one of {', '.join(map(repr, _ARCH_FORMS))}, got keys {sorted(arch)}")
+    form, kw = forms[0], dict(arch)
+    name = kw.pop(form)
+    if not isinstance(name, str): _refuse(what, f"refused {form}={name!r}: expected a name")
+    if form == 'network':
+        if 'weights' in kw: _refuse(what, f"refused weights={kw['weights']!r}: arch must not name files (the saved weights replace the base's)")
+        if not isinstance(kw.get('gate', 'bmrs_n'), (str, type(None))): _refuse(what, f"refused gate={kw['gate']!r}: expected a criterion name")
+        if name == 'vit' and 'config' in kw:
+            from transformers import ViTForImageClassification
+            kw['config'] = _hf_config(ViTForImageClassification, kw['config'], what)
+        return build_model(name, **kw)
+    extra = set(kw) - {'kwargs', 'config', 'gates', 'logits'}
+    if extra: _refuse(what, f"refused key {sorted(extra)[0]!r} for the {form!r} form")
+    fkw = kw.get('kwargs', {})
+    if not isinstance(fkw, dict): _refuse(what, f"refused kwargs={fkw!r}: expected a dict")
+    if form == 'builder':
+        fn = (builders or {}).get(name)
+        if fn is None: _refuse(what, f"refused builder {name!r}: a file cannot name code to run; pass builders={{{name!r}: fn}} or base= to load it")
+        return fn(**fkw)
+    if form == 'torchvision':
+        import torchvision
+        if name not in torchvision.models.list_models(): _refuse(what, f"refused torchvision model {name!r}: not in torchvision.models.list_models()")
+        bad = sorted({'weights', 'weights_backbone'} & set(fkw))
+        if bad: _refuse(what, f"refused kwargs.{bad[0]}={fkw[bad[0]]!r}: the saved weights replace the base's")
+        model = torchvision.models.get_model_builder(name)(**fkw)
+    else:
+        import transformers
+        cls = getattr(transformers, name, None) if name.isidentifier() else None
+        if not (isinstance(cls, type) and issubclass(cls, transformers.PreTrainedModel)):
+            _refuse(what, f"refused transformers class {name!r}: not a transformers PreTrainedModel class")
+        model = cls(_hf_config(cls, kw.get('config', {}), what), **fkw)
+    model = _add_gates_spec(model, kw.get('gates'), what)
+    if kw.get('logits'):
+        from bmrs.models import Logits
+        model = Logits(model)
+    return model
+
+# %% ../nbs/08_reduce.ipynb #f4db3cf2
+_MANIFEST = 'manifest.json'
+_WEIGHTS = ('model.safetensors', 'state_dict.pt')
+_OURS = ('arch.json', 'kept.json', 'efficiency.json') + _WEIGHTS  # files an earlier save may have left
+
+def save_reduced(model:nn.Module,          # a gated network (reduced here) or the output of `reduce`
+                 path,                     # directory to write
+                 arch:dict|None=None,      # how to rebuild the unreduced base (see `build_base`); None: pass `base=` to load
+                 extra:dict|None=None):    # more text files to write and list in the manifest, {name: text}
+    "Write `arch.json`, `kept.json`, the reduced weights and `manifest.json` (their SHA-256, written last) to `path`, each atomically."
     red = reduce(model) if gates(model) else model
     plan = getattr(red, 'bmrs_plan', None)
     if plan is None: raise ValueError("model is neither gated nor the output of reduce(): no reduction plan to save")
-    p = Path(path); p.mkdir(parents=True, exist_ok=True)
-    (p/'arch.json').write_text(json.dumps(arch or {}, indent=1))
-    (p/'kept.json').write_text(json.dumps(plan, indent=1))
+    if arch: _plain(arch, 'arch')
+    extra = dict(extra or {})
+    for n in extra: safe_name(n, 'extra file name')
+    if set(extra) & {_MANIFEST, 'arch.json', 'kept.json', *_WEIGHTS}: raise ValueError(f"extra files cannot replace {sorted(extra)}")
+    p = check_writable(path, 'reduced-model folder')
+    (p/_MANIFEST).unlink(missing_ok=True)      # from here until the new manifest is written, the folder is not loadable
+    for f in _OURS: (p/f).unlink(missing_ok=True)
     sd = {k: v.detach().contiguous().cpu() for k, v in red.state_dict().items()}
-    for f in ('model.safetensors', 'state_dict.pt'): (p/f).unlink(missing_ok=True)
     try:
-        from safetensors.torch import save_file
-        save_file(sd, str(p/'model.safetensors'))
+        from safetensors.torch import save as st_bytes
+        blob, wname = st_bytes(sd), 'model.safetensors'
     except Exception:  # no safetensors, or tensors it refuses (shared storage)
-        (p/'model.safetensors').unlink(missing_ok=True)
-        torch.save(sd, p/'state_dict.pt')
+        blob, wname = None, 'state_dict.pt'
+    texts = {'arch.json': json.dumps(arch or {}, indent=1), 'kept.json': json.dumps(plan, indent=1)} | extra
+    for n, t in texts.items(): write_atomic(p/n, t)
+    with atomic_path(p/wname) as tmp:
+        if blob is not None: Path(tmp).write_bytes(blob)
+        else: torch.save(sd, tmp)
+    files = {n: sha256_file(p/n) for n in [*texts, wname]}
+    write_atomic(p/_MANIFEST, json.dumps(dict(format='bmrs.reduced/1', weights=wname, files=files), indent=1))
     return red
 
-def load_reduced(path,                     # directory written by `save_reduced`
-                 base:nn.Module|None=None  # the unreduced gated network; default: built from arch.json
+def _manifest(p:Path) -> dict:
+    "The checked manifest of reduced-model folder `p`."
+    mf = p/_MANIFEST
+    if not mf.exists():
+        raise FileError(f"{str(p)!r} has no {_MANIFEST}: not written by save_reduced, the save did not finish, "
+                        f"or it predates manifests (save the model again)")
+    m = read_json(mf, 'reduced-model manifest')
+    files = m.get('files') if isinstance(m, dict) else None
+    ok = (isinstance(m, dict) and m.get('format') == 'bmrs.reduced/1' and isinstance(files, dict) and m.get('weights') in _WEIGHTS
+          and {'arch.json', 'kept.json', m.get('weights')} <= set(files)
+          and all(isinstance(f, str) and _SAFE_FILE(f) and isinstance(h, str) and len(h) == 64 for f, h in files.items()))
+    if not ok: raise FileError(f"reduced-model manifest {str(mf)!r} is malformed (expected format, weights and files with SHA-256 digests)")
+    for f, h in files.items(): verify_sha256(p/f, h, 'reduced-model file')
+    return m
+
+def _SAFE_FILE(f):
+    try: return safe_name(f) == f
+    except ValueError: return False
+
+def _json_object(path:Path, what:str) -> dict:
+    d = read_json(path, what)
+    if not isinstance(d, dict): raise FileError(f"{what} {str(path)!r} holds a JSON {type(d).__name__}, not an object")
+    return d
+
+def _check_plan(plan:dict, path:Path):
+    "FileError naming `path` unless `plan` is a well-formed bmrs reduction plan."
+    def bad(why): raise FileError(f"reduction plan {str(path)!r} is malformed: {why}")
+    if plan.get('format') != 'bmrs.reduce/1': bad(f"format is {plan.get('format')!r}, not 'bmrs.reduce/1' (not a bmrs reduction plan)")
+    for k in ('modules', 'attrs', 'gates'):
+        if not isinstance(plan.get(k), dict): bad(f"{k!r} is missing or not an object")
+    def idx(v): return v is None or isinstance(v, list) and all(isinstance(i, int) and not isinstance(i, bool) and i >= 0 for i in v)
+    for n, e in plan['modules'].items():
+        if not (isinstance(e, dict) and idx(e.get('out')) and idx(e.get('in'))): bad(f"modules[{n!r}] is not {{'out': [...], 'in': [...]}}")
+    for n, a in plan['attrs'].items():
+        if not (isinstance(a, dict) and set(a) <= {'num_attention_heads'} and all(isinstance(v, int) and v >= 0 for v in a.values())):
+            bad(f"attrs[{n!r}] sets {a!r}: only num_attention_heads (an integer) may be set")
+    for n, e in plan['gates'].items():
+        if not (isinstance(e, dict) and idx(e.get('kept')) and e.get('kept') is not None and isinstance(e.get('n_units'), int)
+                and isinstance(e.get('axis'), int) and isinstance(e.get('fold'), list) and e['fold']
+                and all(i < e['n_units'] for i in e['kept'])):
+            bad(f"gates[{n!r}] is not a gate entry (kept, n_units, axis, fold)")
+
+def _load_weights(w:Path) -> dict:
+    "The state dict in weights file `w`; FileError naming it if it is not one."
+    try:
+        if w.suffix == '.safetensors':
+            from safetensors.torch import load_file
+            sd = load_file(str(w))
+        else: sd = torch.load(w, map_location='cpu', weights_only=True)
+    except Exception as e: raise FileError(f"reduced weights {str(w)!r} cannot be read: {type(e).__name__}: {str(e)[:200]}") from None
+    if not (isinstance(sd, dict) and all(isinstance(k, str) and isinstance(v, Tensor) for k, v in sd.items())):
+        raise FileError(f"reduced weights {str(w)!r} do not hold a state dict (name -> tensor) but a {type(sd).__name__}")
+    return sd
+
+def load_reduced(path,                      # directory written by `save_reduced`
+                 base:nn.Module|None=None,  # the unreduced gated network; default: built from arch.json
+                 builders:dict|None=None    # {name: callable}: your own builders, for an arch.json `{"builder": name, "kwargs": {...}}`
                  ) -> nn.Module:
-    "The reduced network saved at `path`, in eval mode."
+    "The reduced network saved at `path`, in eval mode; every file is checked against the manifest's SHA-256 first."
     p = Path(path)
-    if not p.exists(): raise FileNotFoundError(f"no reduced model at {str(p)!r}")
-    if not p.is_dir(): raise NotADirectoryError(f"{str(p)!r} is not a directory written by save_reduced")
-    w = next((p/f for f in ('model.safetensors', 'state_dict.pt') if (p/f).exists()), None)
-    missing = [f for f in ('arch.json', 'kept.json') if not (p/f).exists()] + ([] if w else ['model.safetensors'])
-    if missing: raise FileNotFoundError(f"{str(p)!r} is missing {', '.join(missing)}: not written by save_reduced")
-    plan, arch = json.loads((p/'kept.json').read_text()), json.loads((p/'arch.json').read_text())
-    if plan.get('format') != 'bmrs.reduce/1': raise ValueError(f"{str(p/'kept.json')!r} is not a bmrs reduction plan")
+    if not p.exists(): raise FileError(f"no reduced model at {str(p)!r}")
+    if not p.is_dir(): raise FileError(f"{str(p)!r} is not a directory written by save_reduced")
+    m = _manifest(p)
+    plan, arch = _json_object(p/'kept.json', 'reduction plan'), _json_object(p/'arch.json', 'architecture file')
+    _check_plan(plan, p/'kept.json')
     if base is None:
-        if not arch: raise ValueError(f"{str(p/'arch.json')!r} is empty: pass the unreduced network as base=")
-        base = build_base(arch)
-    model = _apply_plan(copy.deepcopy(base), plan)
+        if not arch: raise FileError(f"{str(p/'arch.json')!r} is empty: pass the unreduced network as base=")
+        try: base = build_base(arch, builders, what=f"architecture file {str(p/'arch.json')!r}")
+        except FileError: raise
+        except (ValueError, TypeError) as e:
+            msg = str(e)
+            raise FileError(msg if str(p/'arch.json') in msg else f"architecture file {str(p/'arch.json')!r}: {msg}") from None
+    try: model = _apply_plan(copy.deepcopy(base), plan)
+    except (ValueError, KeyError, IndexError, TypeError, RuntimeError) as e:
+        raise FileError(f"reduction plan {str(p/'kept.json')!r} does not fit the network: {e}") from None
     _strip_hooks(model)
-    if w.suffix == '.safetensors':
-        from safetensors.torch import load_file
-        sd = load_file(str(w))
-    else: sd = torch.load(w, map_location='cpu', weights_only=True)
+    w = p/m['weights']
+    sd = _load_weights(w)
+    own = model.state_dict()
+    missing, unexpected = sorted(set(own) - set(sd)), sorted(set(sd) - set(own))
+    shapes = [f"{k} {tuple(sd[k].shape)} (plan: {tuple(own[k].shape)})" for k in own if k in sd and sd[k].shape != own[k].shape]
+    if missing or unexpected or shapes:
+        raise FileError(f"reduced weights {str(w)!r} do not fit the plan's network: missing {missing[:3]}, unexpected {unexpected[:3]}, shapes {shapes[:3]}")
     model.load_state_dict(sd, strict=True)
     model.bmrs_plan = plan
     return model.eval()
@@ -726,11 +882,11 @@ def reduce_and_report(model:nn.Module,       # trained gated network
                       arch:dict|None=None,   # how to rebuild the unreduced base (see `build_base`)
                       batch_sizes=(1, 64), n_warmup:int=3, n_repeat:int=20,
                       per_layer:bool=True, threads:int|None=None, atol:float=1e-4):
-    "Reduce `model`, save it and its efficiency report (`efficiency.json`) in `out_dir`; returns (reduced, report)."
+    "Reduce `model`, save it and its efficiency report (`efficiency.json`, in the manifest) in `out_dir`; returns (reduced, report)."
     x = _example(example_input)
+    if arch: _plain(arch, 'arch')
+    check_writable(out_dir, 'reduced-model folder')  # before the work, not after
     red = reduce(model, _batch(x, 2), atol=atol)
-    out = Path(out_dir)
-    save_reduced(red, out, arch)
     rep = compare(model, red, x, batch_sizes, n_warmup, n_repeat, per_layer, threads)
-    rep.to_json(out/'efficiency.json')
+    save_reduced(red, out_dir, arch, extra={'efficiency.json': rep.to_json()})
     return red, rep
