@@ -4,18 +4,20 @@
 
 # %% ../nbs/09_grid.ipynb #5fc0fb02
 from __future__ import annotations
-import argparse, ast, itertools, json, os, re, signal, socket, subprocess, sys, time
+import argparse, ast, copy, functools, itertools, json, os, re, signal, socket, subprocess, sys, time
 from dataclasses import dataclass, field
 from pathlib import Path
 import yaml
 from tqdm.auto import tqdm
 import bmrs
+from .files import FileError, atomic_path, check_writable, read_json, sha256_file, write_atomic
 
 # %% auto #0
-__all__ = ['PACKAGE', 'EXPERIMENTS', 'GRIDS', 'LOCK', 'grid_path', 'notebook_path', 'tagged_notebook', 'notebook_parameters',
-           'method_options', 'GridError', 'load_grid', 'Run', 'expand', 'order_runs', 'parse_shard', 'shard',
-           'parse_only', 'select_runs', 'execute', 'lock_holder', 'claim', 'release', 'run_report', 'run_grid',
-           'parser', 'main']
+__all__ = ['PACKAGE', 'EXPERIMENTS', 'GRIDS', 'FINISHED', 'SEEDED', 'LOCK', 'grid_path', 'notebook_path', 'tagged_notebook',
+           'notebook_parameters', 'method_options', 'GridError', 'load_grid', 'Run', 'expand', 'order_runs',
+           'parse_shard', 'shard', 'parse_only', 'select_runs', 'run_parameters', 'notebook_complete', 'param_changes',
+           'run_state', 'mark_finished', 'execute', 'lock_holder', 'claim', 'name_worker', 'release', 'run_report',
+           'run_grid', 'parser', 'main']
 
 # %% ../nbs/09_grid.ipynb #8cbe77e4
 PACKAGE = Path(bmrs.__file__).resolve().parent
@@ -56,6 +58,10 @@ def tagged_notebook(path):
 
 def notebook_parameters(path) -> dict:
     "{name: default} of the parameters cell of the notebook at `path` (literal defaults; others as source text)."
+    return copy.deepcopy(_notebook_parameters(str(Path(path).resolve()), Path(path).stat().st_mtime_ns))
+
+@functools.lru_cache(maxsize=64)
+def _notebook_parameters(path:str, mtime_ns:int) -> dict:
     src = _parameters_cell(tagged_notebook(path)).source
     out = {}
     for node in ast.parse(src).body:
@@ -79,28 +85,65 @@ def method_options(method:str) -> dict:
 # %% ../nbs/09_grid.ipynb #321fa770
 _EXP_KEYS = {'notebook', 'name', 'base', 'grid', 'where', 'match'}
 _TOP_KEYS = _EXP_KEYS | {'experiments', 'report', 'description'}
+_RULE_KEYS = {'where': ({'if', 'set'}, {'set'}), 'match': ({'if', 'from', 'param'}, {'from', 'param'})}
 
 class GridError(ValueError):
-    "A grid file that cannot be expanded."
+    "A grid file that cannot be expanded, or an output folder whose finished runs it does not describe."
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    "`yaml.SafeLoader` that refuses a mapping with a repeated key (plain YAML keeps the last one silently)."
+
+def _unique_mapping(loader, node, deep=False):
+    seen = {}
+    for k, _ in node.value:
+        key = loader.construct_object(k, deep=True)
+        if key in seen: raise GridError(f"duplicate key {key!r} (lines {seen[key]} and {k.start_mark.line + 1})")
+        seen[key] = k.start_mark.line + 1
+    return loader.construct_mapping(node, deep)
+
+_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _unique_mapping)
+
+def _check_rules(path, where:str, kind:str, rules) -> list:
+    "`rules` (a `where` or `match` list) with only known keys and the needed ones; `GridError` naming the file and key."
+    if rules is None: return []
+    if not isinstance(rules, list): raise GridError(f"{path}: {where}{kind}: a list of rules, got {type(rules).__name__}")
+    allowed, needed = _RULE_KEYS[kind]
+    for j, rule in enumerate(rules):
+        if not isinstance(rule, dict): raise GridError(f"{path}: {where}{kind} rule {j}: a mapping, got {rule!r}")
+        bad = sorted(set(map(str, rule)) - allowed)
+        if bad: raise GridError(f"{path}: {where}{kind} rule {j}: unknown key {bad[0]!r}; allowed: {sorted(allowed)}")
+        miss = sorted(needed - set(rule))
+        if miss: raise GridError(f"{path}: {where}{kind} rule {j}: no {miss[0]!r}")
+        for k in ('if', 'set', 'from'):
+            if k in rule and not isinstance(rule[k], dict): raise GridError(f"{path}: {where}{kind} rule {j}: {k!r} takes a mapping, got {rule[k]!r}")
+    return rules
 
 def load_grid(grid) -> dict:
     "Read a grid file (path or packaged name) into {'path', 'description', 'experiments': [...], 'report': [...]}."
     path = grid_path(grid)
-    try: g = yaml.safe_load(path.read_text()) or {}
+    try: g = yaml.load(path.read_text(), Loader=_UniqueKeyLoader) or {}
+    except GridError as e: raise GridError(f"{path}: {e}") from None
     except yaml.YAMLError as e: raise GridError(f"{path}: not valid YAML: {e}") from e
     if not isinstance(g, dict): raise GridError(f"{path}: a grid file is a mapping, got {type(g).__name__}")
     bad = set(g) - _TOP_KEYS
     if bad: raise GridError(f"{path}: unknown keys {sorted(bad)}; allowed: {sorted(_TOP_KEYS)}")
     exps = g.get('experiments') or [{k: g[k] for k in _EXP_KEYS if k in g}]
+    top_where = _check_rules(path, '', 'where', g.get('where'))
     out = []
     for i, e in enumerate(exps):
         bad = set(e) - _EXP_KEYS
         if bad: raise GridError(f"{path}: experiment {i}: unknown keys {sorted(bad)}; allowed: {sorted(_EXP_KEYS)}")
         if 'notebook' not in e: raise GridError(f"{path}: experiment {i} names no notebook")
+        at = f'experiment {i}: ' if 'experiments' in g else ''
         out.append(dict(notebook=e['notebook'], name=e.get('name'), base={**(g.get('base') or {}), **(e.get('base') or {})},
-                        grid=e.get('grid') or {}, where=list(g.get('where') or []) + list(e.get('where') or []),
-                        match=list(e.get('match') or [])))
-    return dict(path=path, description=g.get('description'), experiments=out, report=list(g.get('report') or []))
+                        grid=e.get('grid') or {},
+                        where=list(top_where) + list(_check_rules(path, at, 'where', e.get('where')) if 'experiments' in g else []),
+                        match=list(_check_rules(path, at, 'match', e.get('match')))))
+    report = list(g.get('report') or [])
+    for name in report:                                 # a missing report notebook is found now, not after the grid
+        try: notebook_path(name, path.parent)
+        except FileNotFoundError as e: raise GridError(f"{path}: report: {e}") from None
+    return dict(path=path, description=g.get('description'), experiments=out, report=report)
 
 # %% ../nbs/09_grid.ipynb #1ed9b4a9
 @dataclass
@@ -112,13 +155,14 @@ class Run:
     params: dict                              # papermill parameters, `result` included
     dir: Path                                 # run directory: the executed notebook and the result JSON
     deps: list = field(default_factory=list)  # ids of the runs this one needs first
+    matched: dict = field(default_factory=dict)  # {parameter: id of the run whose result it is given}
     @property
     def result(self) -> Path: return Path(self.params['result'])
     @property
     def executed(self) -> Path: return self.dir/self.notebook.name
     def done(self) -> bool:
-        "Has this run written its result JSON?"
-        return self.result.is_file()
+        "Is this run finished: complete result and notebook, made with the run's parameters now (see `run_state`)?"
+        return run_state(self)[0] in ('done', 'adopt')
 
 def _as_list(v): return list(v) if isinstance(v, (list, tuple)) else [v]
 
@@ -170,7 +214,7 @@ def expand(grid:dict, out) -> list[Run]:
                 if t is None: raise GridError(f"{r.id}: match rule {rule} finds no run with grid values {target}")
                 if t is r: raise GridError(f"{r.id}: match rule {rule} matches the run to itself")
                 if rule['param'] not in declared: raise GridError(f"{r.id}: {nb.name} has no parameter {rule['param']!r}")
-                r.params[rule['param']] = str(t.result); r.deps.append(t.id)
+                r.params[rule['param']] = str(t.result); r.deps.append(t.id); r.matched[rule['param']] = t.id
     return order_runs(runs)
 
 def order_runs(runs:list[Run]) -> list[Run]:
@@ -239,45 +283,152 @@ def select_runs(runs:list[Run], only:dict|None) -> list[Run]:
     return [r for r in runs if r.id in keep]
 
 
+# %% ../nbs/09_grid.ipynb #e1732339
+FINISHED, SEEDED = '.finished.json', '.seeded'
+_LOCAL = {'result', 'data_root', 'device', 'threads', 'progress', 'resume'}   # where and how, not what: not compared
+_ALIASES = {'point_epochs': 'fine_tune_epochs_per_point'}                     # parameter -> its name in a record's config
+
+def _plain(p:dict) -> dict:
+    "`p` as JSON gives it back, a release class name as `pruning_class` given as its criterion name (as the train notebook reads it)."
+    p = json.loads(json.dumps(p, default=str))
+    if isinstance(p.get('pruning_class'), str) and p['pruning_class'].endswith('Layer'):
+        from bmrs.train import PRUNING_CLASSES
+        p['pruning_class'] = PRUNING_CLASSES.get(p['pruning_class'], p['pruning_class'])
+    return p
+
+def run_parameters(run:Run) -> dict:
+    "The parameters that make `run`'s result: its notebook's defaults and the run's own, without `_LOCAL`; matched results as '<run ID>'."
+    p = {**notebook_parameters(run.notebook), **run.params}
+    for k, rid in run.matched.items(): p[k] = f'<run {rid}>'
+    return _plain({k: p[k] for k in sorted(p) if k not in _LOCAL})
+
+def notebook_complete(path) -> bool:
+    "Is the executed notebook at `path` complete: valid JSON in which papermill recorded an end and no error?"
+    try: nb = json.loads(Path(path).read_text())
+    except (OSError, ValueError): return False
+    pm = (nb.get('metadata') or {}).get('papermill') or {} if isinstance(nb, dict) else {}
+    return bool(pm.get('end_time')) and not pm.get('exception')
+
+def param_changes(stored:dict, run:Run, strict:bool=True) -> dict:
+    "{name: (stored, now)} of the parameters that differ; a name `stored` lacks counts only if `strict` and it is not the notebook's default."
+    now, defaults = run_parameters(run), _plain(notebook_parameters(run.notebook))
+    out = {}
+    for k, v in now.items():
+        if k in stored:
+            if stored[k] != v: out[k] = (stored[k], v)
+        elif strict and k in defaults and v != defaults[k]: out[k] = ('(default) ' + repr(defaults[k]), v)
+    return out
+
+def _record_params(rec, run:Run) -> dict|None:
+    "The record's `config` in `run_parameters` form (matched results by run id), or None when it has none."
+    cfg = rec.get('config') if isinstance(rec, dict) else None
+    if not isinstance(cfg, dict): return None
+    out = {k: cfg[_ALIASES.get(k, k)] for k in run_parameters(run) if _ALIASES.get(k, k) in cfg}
+    for k in run.matched:
+        if out.get(k): out[k] = f'<run {Path(str(out[k])).stem}>'
+    return _plain(out)
+
+def _describe(changes:dict) -> str:
+    return ', '.join(f"{k} {v0!r} -> {v1!r}" for k, (v0, v1) in changes.items())
+
+def run_state(run:Run) -> tuple[str, str]:
+    "('done', ''), ('adopt', why): finished but not yet marked, ('changed', which values differ) or ('to run', why)."
+    if not run.result.exists(): return 'to run', ''
+    try: rec = read_json(run.result, 'result')
+    except FileError as e: return 'to run', str(e)
+    try: mark = json.loads((run.dir/FINISHED).read_text())
+    except (OSError, ValueError): mark = None
+    if isinstance(mark, dict) and isinstance(mark.get('params'), dict):
+        ch = param_changes(mark['params'], run)
+        if ch: return 'changed', _describe(ch)
+        if mark.get('result_sha256') != sha256_file(run.result): return 'to run', f"result {str(run.result)!r} has changed since it was written"
+        if mark.get('notebook_sha256') is not None and not (run.executed.is_file() and sha256_file(run.executed) == mark['notebook_sha256']):
+            return 'to run', f"executed notebook {str(run.executed)!r} is missing or has changed since the run"
+        return 'done', ''
+    seeded = run.dir/SEEDED
+    if seeded.is_file():
+        if seeded.read_text().split()[:1] != [sha256_file(run.result)]: return 'to run', f"result {str(run.result)!r} has changed since it was seeded"
+    elif not notebook_complete(run.executed): return 'to run', f"executed notebook {str(run.executed)!r} is missing or incomplete (killed?)"
+    stored = _record_params(rec, run)
+    if stored is None: return 'to run', f"result {str(run.result)!r} holds no config to compare with the run's parameters"
+    ch = param_changes(stored, run, strict=False)
+    return ('changed', _describe(ch)) if ch else ('adopt', 'seeded' if seeded.is_file() else 'finished before it was marked')
+
+def mark_finished(run:Run):
+    "Write `run`'s `.finished.json`: its parameters and the SHA-256 of its result (and executed notebook, unless seeded)."
+    nb = None if (run.dir/SEEDED).is_file() and not run.executed.is_file() else sha256_file(run.executed)
+    write_atomic(run.dir/FINISHED, json.dumps(dict(run=run.id, notebook=run.notebook.name, params=run_parameters(run),
+                                                   result_sha256=sha256_file(run.result), notebook_sha256=nb), indent=1))
+
 # %% ../nbs/09_grid.ipynb #51c92732
+def _papermill(nb, executed:Path, params:dict, kernel:str, cwd:Path, log_output:bool=False):
+    "Execute `nb` with papermill into `executed` atomically: a temporary notebook beside it, renamed when papermill ends (a failed run's too, with its traceback)."
+    import papermill as pm, warnings
+    for t in executed.parent.glob(f'.{executed.name}.*.tmp'): t.unlink(missing_ok=True)   # left by a killed run
+    failure = None
+    with atomic_path(executed) as tmp, warnings.catch_warnings():
+        warnings.filterwarnings('ignore', message='.*does not end in one of')           # the temporary name ends in .tmp
+        try: pm.execute_notebook(nb, str(tmp), parameters=params, kernel_name=kernel, cwd=str(cwd), progress_bar=False,
+                                 log_output=log_output)
+        except pm.PapermillExecutionError as e: failure = e
+    if failure is not None: raise failure
+
 def execute(run:Run, kernel:str='python3', log_output:bool=False):
-    "Run `run`'s notebook with papermill in its directory; raises if it fails or writes no result."
-    import papermill as pm
+    "Run `run`'s notebook with papermill in its directory and mark it finished; raises if it fails or writes no valid result."
     run.dir.mkdir(parents=True, exist_ok=True)
-    pm.execute_notebook(tagged_notebook(run.notebook), str(run.executed), parameters=run.params, kernel_name=kernel,
-                        cwd=str(run.dir), progress_bar=False, log_output=log_output)
-    if not run.done(): raise RuntimeError(f"{run.notebook.name} finished without writing {run.result}")
+    for f in (run.dir/FINISHED, run.dir/SEEDED, run.result): f.unlink(missing_ok=True)   # an old, broken or changed result goes
+    _papermill(tagged_notebook(run.notebook), run.executed, run.params, kernel, run.dir, log_output)
+    if not run.result.is_file(): raise RuntimeError(f"{run.notebook.name} finished without writing {run.result}")
+    read_json(run.result, 'result')
+    mark_finished(run)
 
 def _execute_spec(spec:str):
-    "Entry point of a worker process (`--jobs` > 1): execute the run described by JSON `spec`."
+    "Entry point of a worker process (`--jobs` > 1): execute the run described by JSON `spec`; dies with the bmrs-grid that started it."
     s = json.loads(spec)
-    run = Run(s['id'], Path(s['notebook']), {}, s['params'], Path(s['dir']))
+    _die_with(s['parent'])
+    run = Run(s['id'], Path(s['notebook']), {}, s['params'], Path(s['dir']), matched=s['matched'])
     try: execute(run, s['kernel'])
     except Exception as e:
         print(f"{type(e).__name__}: {str(e)[-2000:]}", file=sys.stderr); sys.exit(1)
 
+def _die_with(parent:int):
+    "Have the kernel SIGKILL this process when its parent dies (Linux), and exit now if `parent` is already gone."
+    if sys.platform.startswith('linux'):
+        import ctypes
+        try: ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)              # PR_SET_PDEATHSIG
+        except (OSError, AttributeError): pass
+    if os.getppid() != parent: os._exit(1)
+
 def _spawn(run:Run, kernel:str):
-    spec = json.dumps(dict(id=run.id, notebook=str(run.notebook), params=run.params, dir=str(run.dir), kernel=kernel))
+    spec = json.dumps(dict(id=run.id, notebook=str(run.notebook), params=run.params, dir=str(run.dir), kernel=kernel,
+                           matched=run.matched, parent=os.getpid()))
     return subprocess.Popen([sys.executable, '-c', 'import sys; from bmrs.grid import _execute_spec; _execute_spec(sys.argv[1])', spec],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
 
 # %% ../nbs/09_grid.ipynb #b7a10c01
 LOCK = '.running'
 
-def _holder_alive(text:str) -> bool:
-    try: host, pid = text.split()
-    except ValueError: return False                             # unreadable: treat as stale
-    if host != socket.gethostname(): return True                # another machine: cannot tell, assume it runs
-    try: os.kill(int(pid), 0)
+def _alive(pid:int) -> bool:
+    try: os.kill(pid, 0)
     except ProcessLookupError: return False
-    except (PermissionError, ValueError): return True
+    except PermissionError: return True
     return True
 
+def _live_pid(text:str) -> str|None:
+    "The first live process of a lock's 'host pid [worker pid ...]' (a pid on another host is taken as live), or None."
+    host, *pids = text.split() or ['']
+    try: pids = [int(p) for p in pids]
+    except ValueError: return None                              # unreadable: treat as stale
+    if not pids: return None
+    if host != socket.gethostname(): return str(pids[0])        # another machine: cannot tell, assume it runs
+    return next((str(p) for p in pids if _alive(p)), None)
+
 def lock_holder(run:Run) -> str|None:
-    "'host pid N' of the live process that holds `run`, or None."
+    "'host pid N' of the live process that holds `run` (the bmrs-grid, or the worker running it), or None."
     try: text = (run.dir/LOCK).read_text()
     except OSError: return None
-    return f"{text.split()[0]} pid {text.split()[1]}" if _holder_alive(text) else None
+    pid = _live_pid(text)
+    return f"{text.split()[0]} pid {pid}" if pid else None
 
 def claim(run:Run) -> bool:
     "Take `run` for this process; False if another live process holds it."
@@ -287,16 +438,20 @@ def claim(run:Run) -> bool:
         try: fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
         except FileExistsError:
             if lock_holder(run): return False
-            lock.unlink(missing_ok=True); continue              # stale: its process is gone
+            lock.unlink(missing_ok=True); continue              # stale: its processes are gone
         with os.fdopen(fd, 'w') as f: f.write(f"{socket.gethostname()} {os.getpid()}")
         return True
     return False
+
+def name_worker(run:Run, pid:int):
+    "Add the worker process that really runs `run` to this process's claim, so that the claim lives as long as either."
+    write_atomic(run.dir/LOCK, f"{socket.gethostname()} {os.getpid()} {pid}")
 
 def release(run:Run):
     "Drop this process's claim on `run` (if it holds it)."
     lock = run.dir/LOCK
     try:
-        if lock.read_text().split() == [socket.gethostname(), str(os.getpid())]: lock.unlink()
+        if lock.read_text().split()[:2] == [socket.gethostname(), str(os.getpid())]: lock.unlink()
     except (OSError, ValueError): pass
 
 # %% ../nbs/09_grid.ipynb #07a00702
@@ -306,25 +461,21 @@ def _failed_msg(run, err):
 def _write_plan(runs, out, grid):
     plan = dict(grid=str(grid['path']), runs=[dict(id=r.id, notebook=str(r.notebook), params=r.params, deps=r.deps) for r in runs])
     p, text = Path(out)/'grid.json', json.dumps(plan, indent=1, default=str)
-    if not p.is_file() or p.read_text() != text:
-        from bmrs.train import write_atomic
-        write_atomic(p, text)
+    if not p.is_file() or p.read_text() != text: write_atomic(p, text)
 
 def run_report(grid:dict, out, runs:list[Run], kernel:str='python3', say=print) -> list[str]:
-    "Execute the grid's report notebooks over `out` (skipped while up to date); returns the failures."
+    "Execute the grid's report notebooks over `out` (skipped while complete and up to date); returns the failures."
     out = Path(out).resolve()
-    newest = max((r.result.stat().st_mtime for r in runs if r.done()), default=0.)
+    newest = max((r.result.stat().st_mtime for r in runs if r.result.is_file()), default=0.)
     failed = []
     for name in grid['report']:
         nb = notebook_path(name, grid['path'].parent)
         rep = Run(f'report-{nb.stem}', nb, {}, dict(results=str(out), out_dir=str(out/'report')), out/'report')
-        if rep.executed.is_file() and rep.executed.stat().st_mtime >= newest: continue
+        if notebook_complete(rep.executed) and rep.executed.stat().st_mtime >= newest: continue
         t = time.perf_counter()
         try:
-            import papermill as pm
             rep.dir.mkdir(parents=True, exist_ok=True)
-            pm.execute_notebook(tagged_notebook(nb), str(rep.executed), parameters=rep.params, kernel_name=kernel,
-                                cwd=str(rep.dir), progress_bar=False)
+            _papermill(tagged_notebook(nb), rep.executed, rep.params, kernel, rep.dir)
             say(f"report {nb.stem}: {rep.executed} ({time.perf_counter() - t:.0f} s)")
         except Exception as e:
             failed.append(_failed_msg(rep, type(e).__name__)); say(f"FAILED report {nb.stem}: see {rep.executed}")
@@ -350,25 +501,43 @@ def run_grid(grid,                        # a grid file (path or packaged name) 
             if 'data_root' in declared[r.notebook] and 'data_root' not in r.values: r.params['data_root'] = str(Path(data_root).resolve())
     runs = select_runs(all_runs, only)
     runs = shard(runs, *parse_shard(shard_)) if shard_ else runs
-    res = dict(runs=[r.id for r in runs], skipped=[r.id for r in runs if r.done()], ran=[], failed=[], blocked=[], elsewhere=[], report_failed=[])
+    state = {r.id: run_state(r) for r in runs}
+    finished = {rid for rid, (s, _) in state.items() if s in ('done', 'adopt')}
+    res = dict(runs=[r.id for r in runs], skipped=[r.id for r in runs if r.id in finished], ran=[], failed=[], blocked=[],
+               elsewhere=[], report_failed=[])
+    changed = [f"{r.id}: {state[r.id][1]}" for r in runs if state[r.id][0] == 'changed']
     if dry_run:
         for r in runs:
-            state = 'done' if r.done() else (f'running ({lock_holder(r)})' if lock_holder(r) else
-                     'waits for ' + ', '.join(r.deps) if any(not d.done() for d in all_runs if d.id in r.deps) else 'to run')
-            print(f"{r.id:50s} {r.notebook.name:14s} {state}")
+            s, why = state[r.id]
+            if s in ('done', 'adopt'): s = 'done'
+            elif s == 'changed': s = f'changed: {why}'
+            elif lock_holder(r): s = f'running ({lock_holder(r)})'
+            elif any(d not in finished for d in r.deps): s = 'waits for ' + ', '.join(r.deps)
+            else: s = 'to run' + (f' again: {why}' if why else '')
+            print(f"{r.id:50s} {r.notebook.name:14s} {s}")
         print(f"{len(runs)} runs ({len(res['skipped'])} done) -> {out}")
+        if changed: print(f"{len(changed)} finished runs were made with other parameters: bmrs-grid will not run until "
+                          "their folders are deleted (or another --out is used)")
         return res
-    out.mkdir(parents=True, exist_ok=True)
+    if changed:
+        raise GridError(f"{len(changed)} finished run(s) in {out} were made with other parameters than the grid's now; "
+                        f"delete their folders (or use another --out) to run them again: {'; '.join(changed[:5])}"
+                        + (f"; ... ({len(changed) - 5} more)" if len(changed) > 5 else ''))
+    check_writable(out, '--out folder')
+    for r in runs:
+        if state[r.id][0] == 'adopt': mark_finished(r)
     _write_plan(all_runs, out, grid)
     by_id = {r.id: r for r in all_runs}
-    todo = [r for r in runs if not r.done()]
+    todo = [r for r in runs if r.id not in finished]
     bar = tqdm(total=len(runs), initial=len(runs) - len(todo), desc=f"{grid['path'].stem}", unit='run', disable=not progress,
                dynamic_ncols=True)
     say = bar.write if progress else print
     if len(todo) < len(runs): say(f"{len(runs) - len(todo)} of {len(runs)} runs already finished: skipped")
+    for r in todo:
+        if state[r.id][1]: say(f"run {r.id} again: {state[r.id][1]}")
     failed_ids = set()
     def ready(r):
-        if any(d in failed_ids or (d in {b for b in res['blocked']}) for d in r.deps): return 'blocked'
+        if any(d in failed_ids or d in res['blocked'] for d in r.deps): return 'blocked'
         return 'ready' if all(by_id[d].done() for d in r.deps) else 'wait'
     def finish(r, err, t):
         release(r); bar.update(1)
@@ -383,17 +552,18 @@ def run_grid(grid,                        # a grid file (path or packaged name) 
                     todo.remove(r); res['blocked'].append(r.id); bar.update(1); say(f"not run {r.id}: a run it needs failed")
                 elif st == 'ready' and len(procs) < max(1, jobs):
                     todo.remove(r); t = time.perf_counter()
-                    if r.done():                                       # finished meanwhile by another bmrs-grid
-                        res['skipped'].append(r.id); bar.update(1); say(f"skip {r.id}: finished by another process"); continue
                     if not claim(r):                                   # another live bmrs-grid is running it
                         res['elsewhere'].append(r.id); bar.update(1); say(f"skip {r.id}: running in {lock_holder(r)}"); continue
+                    if r.done():                                       # finished meanwhile by another bmrs-grid
+                        release(r); res['skipped'].append(r.id); bar.update(1); say(f"skip {r.id}: finished by another process"); continue
                     if jobs <= 1:
                         bar.set_postfix_str(r.id)
                         try: execute(r, kernel); err = None
                         except Exception as e: err = f"{type(e).__name__}: {str(e).strip().splitlines()[-1] if str(e).strip() else ''}"
                         finish(r, err, t)
                         break                                          # re-check readiness in order
-                    procs[r.id] = (r, _spawn(r, kernel), t)
+                    p = _spawn(r, kernel); name_worker(r, p.pid)
+                    procs[r.id] = (r, p, t)
             if procs:
                 time.sleep(.2)
                 for rid, (r, p, t) in list(procs.items()):
@@ -420,7 +590,12 @@ def run_grid(grid,                        # a grid file (path or packaged name) 
 def parser() -> argparse.ArgumentParser:
     "The `bmrs-grid` argument parser."
     p = argparse.ArgumentParser(prog='bmrs-grid', description="Run a YAML grid of experiment notebooks with papermill, "
-                                "one directory per run; finished runs are skipped, so re-running resumes.")
+                                "one directory per run; finished runs are skipped, so re-running resumes. A run is finished when its "
+                                "result JSON and executed notebook are complete and it was made with the run's parameters "
+                                "(recorded in its .finished.json, or in its record's config). If a finished run was made "
+                                "with other parameters (the grid file was edited), bmrs-grid refuses to start and names the "
+                                "runs and the values that differ: delete those run folders, or use another --out, to run "
+                                "them again. A broken result (truncated, changed since written, notebook incomplete) is run again.")
     p.add_argument('grid', help='grid file, or the name of a packaged grid (smoke, table1, fig2, fig4)')
     p.add_argument('--shard', help='i/n: run only the i-th of n parts of the grid (0 <= i < n)')
     p.add_argument('--only', action='append', metavar='KEY=V1,V2', help='run only the runs with these grid values '
