@@ -666,7 +666,9 @@ _ARCH_FORMS = ('network', 'torchvision', 'transformers', 'builder')
 _HF_CODE_KEYS = {'auto_map', 'trust_remote_code', 'attn_implementation', '_attn_implementation',
                  '_attn_implementation_internal', 'custom_pipelines', 'quantization_config'}  # keys transformers may resolve to code
 
-def _refuse(what, msg): raise ValueError(f"{what}: {msg}")
+def _refuse(what, msg):
+    "Raise the one-line `ValueError` of a refused arch."
+    raise ValueError(f"{what}: {msg}")
 
 def _plain(v, what, key='arch'):
     "Check that `v` is plain JSON data (scalars, lists, dicts with string keys) with only finite numbers."
@@ -798,16 +800,18 @@ def _manifest(p:Path) -> dict:
     files = m.get('files') if isinstance(m, dict) else None
     ok = (isinstance(m, dict) and m.get('format') == 'bmrs.reduced/1' and isinstance(files, dict) and m.get('weights') in _WEIGHTS
           and {'arch.json', 'kept.json', m.get('weights')} <= set(files)
-          and all(isinstance(f, str) and _SAFE_FILE(f) and isinstance(h, str) and len(h) == 64 for f, h in files.items()))
+          and all(isinstance(f, str) and _safe_file(f) and isinstance(h, str) and len(h) == 64 for f, h in files.items()))
     if not ok: raise FileError(f"reduced-model manifest {str(mf)!r} is malformed (expected format, weights and files with SHA-256 digests)")
     for f, h in files.items(): verify_sha256(p/f, h, 'reduced-model file')
     return m
 
-def _SAFE_FILE(f):
+def _safe_file(f) -> bool:
+    "Is `f` one safe file name (no folder, no leading dot)?"
     try: return safe_name(f) == f
     except ValueError: return False
 
 def _json_object(path:Path, what:str) -> dict:
+    "The JSON object in `path`; `FileError` naming it if it is not one."
     d = read_json(path, what)
     if not isinstance(d, dict): raise FileError(f"{what} {str(path)!r} holds a JSON {type(d).__name__}, not an object")
     return d
