@@ -14,12 +14,12 @@ from .reduction import delta_f_lognormal, delta_f_loguniform, prior_mass_logunif
 
 # %% auto #0
 __all__ = ['CRITERIA', 'DELTA_F', 'NOISE_PER', 'DEFAULT_THRESHOLDS', 'check_criterion', 'NoiseGate', 'GateLinks', 'expected',
-           'forward', 'input_weight_norms', 'delta_f', 'importance', 'keep', 'compress', 'LogUniformPruningLayer',
-           'LogUniformL2NormPruningLayer', 'LogUniformApproximateDiracBMRPruningLayer', 'LogUniformCDFBMRPruningLayer',
-           'gates', 'model_kl', 'compress_model', 'unit_compression', 'unit_counts', 'set_gates_enabled', 'fuse_gates',
-           'unfuse_gates', 'link_sequential', 'param_compression', 'release_param_compression', 'zero_pruned_release',
-           'gather_pruning_layers', 'calculate_model_kl', 'usable_neuron_pct', 'get_true_parameter_compression_percent',
-           'enable', 'disable']
+           'forward', 'input_weight_norms', 'check_finite', 'delta_f', 'importance', 'keep', 'compress',
+           'LogUniformPruningLayer', 'LogUniformL2NormPruningLayer', 'LogUniformApproximateDiracBMRPruningLayer',
+           'LogUniformCDFBMRPruningLayer', 'gates', 'model_kl', 'compress_model', 'unit_compression', 'unit_counts',
+           'set_gates_enabled', 'fuse_gates', 'unfuse_gates', 'link_sequential', 'param_compression',
+           'release_param_compression', 'zero_pruned_release', 'gather_pruning_layers', 'calculate_model_kl',
+           'usable_neuron_pct', 'get_true_parameter_compression_percent', 'enable', 'disable']
 
 # %% ../nbs/02_layers.ipynb #9f46cba3
 CRITERIA = ('snr', 'l2', 'etheta', 'bmrs_n', 'bmrs_u')
@@ -119,6 +119,12 @@ NoiseGate.expected = expected
 
 def _work(device): return torch.float32 if device.type == 'mps' else torch.float64
 
+def _uniform(*size, device):
+    """Uniform noise strictly inside (0, 1) in the working dtype of `device`: `torch.rand`'s draws with an exact 0 (and
+    a 1, which some backends can give) moved to the nearest representable value inside; every other draw is unchanged."""
+    dt = _work(device); fi = torch.finfo(dt)
+    return torch.rand(*size, device=device, dtype=dt).clamp_(fi.tiny, 1 - fi.eps/2)
+
 def forward(self, x):
     "x * theta * mask: theta sampled per example and unit in training, E[theta] in eval."
     if not self.enabled: return x
@@ -128,11 +134,11 @@ def forward(self, x):
         theta = self.__dict__.pop('_theta', None)  # drawn for all gates at once by `fuse_gates`
         if self.noise_per == 'element' and x.ndim > 2:   # one theta per example and element: (examples x positions, units)
             xm = x.movedim(self.axis, -1)
-            u = torch.rand(xm.shape[:-1].numel(), self.n_units, device=x.device, dtype=_work(x.device))
+            u = _uniform(xm.shape[:-1].numel(), self.n_units, device=x.device)
             theta = sample_theta(self.mu_c.to(u.dtype), self.sigma.to(u.dtype), u, self.a, self.b)
             return (xm*(theta*self.mask).view(xm.shape).to(x.dtype)).movedim(-1, self.axis)
         if theta is None or theta.shape[0] != x.shape[0]:
-            u = torch.rand(x.shape[0], self.n_units, device=x.device, dtype=_work(x.device))
+            u = _uniform(x.shape[0], self.n_units, device=x.device)
             theta = sample_theta(self.mu_c.to(u.dtype), self.sigma.to(u.dtype), u, self.a, self.b)
         gate = (theta*self.mask).view(nshape)
     else:
@@ -152,9 +158,28 @@ def input_weight_norms(self):
     return sq.sqrt()
 NoiseGate.input_weight_norms = input_weight_norms
 
+def _units(idx, n=8):
+    "A short list of unit indices."
+    return str(idx[:n])[:-1] + (f", ... ({len(idx)} units)]" if len(idx) > n else ']')
+
+def check_finite(self, name:str|None=None, criterion=None):
+    """Raise `ValueError` unless `mu` and `logsigma` (and for `criterion` 'l2' the input weights) are finite: such a
+    unit's output is NaN, and a NaN score would silently count as pruned. Names the gate (`name`, its module name in
+    the model) and the units. One device sync: call it per pruning decision, not per forward pass."""
+    label = f"gate {name!r}" if name else f"gate of {self.n_units} units"
+    if self.mu.device.type == 'meta': raise ValueError(f"{label} is on the meta device: there are no values to prune by")
+    ts = dict(mu=self.mu.detach(), logsigma=self.logsigma.detach())
+    if (criterion or self.criterion) == 'l2' and self.links.sources: ts['input weights'] = self.input_weight_norms()
+    if bool(torch.stack([torch.isfinite(t).all() for t in ts.values()]).all()): return self
+    bad = [f"{k} at units {_units((~torch.isfinite(t)).nonzero().flatten().tolist())}" for k, t in ts.items() if not torch.isfinite(t).all()]
+    raise ValueError(f"{label} has non-finite {', '.join(bad)} (NaN or inf: training diverged?); "
+                     "its output is NaN, so it cannot be pruned")
+NoiseGate.check_finite = check_finite
+
 def delta_f(self, criterion=None):
     "Delta F (float64) per unit under BMRS_N or BMRS_U (`criterion` defaults to the gate's own)."
     c = criterion or self.criterion
+    self.check_finite(criterion=c)
     mu, sigma = self.mu_c.detach(), self.sigma.detach()
     if c == 'bmrs_n':
         df = delta_f_lognormal(mu, sigma, self.a, self.b, self.mu_p, self.sigma_p)
@@ -166,6 +191,7 @@ NoiseGate.delta_f = delta_f
 def importance(self, criterion=None):
     "Per-unit score, higher = more important, under `criterion` (default: the gate's own)."
     c = check_criterion(criterion or self.criterion)
+    if c != 'bmrs_n' and c != 'bmrs_u': self.check_finite(criterion=c)   # delta_f checks its own
     with torch.no_grad():
         if c == 'snr': return snr(self.mu_c, self.sigma, self.a, self.b)
         if c == 'etheta': return expected_theta(self.mu_c, self.sigma, self.a, self.b)
@@ -273,6 +299,8 @@ def compress_model(model:nn.Module,
                    monotone:bool|None=None):  # override the gates' `monotone`
     "Compress every enabled gate of `model`; returns the unit compression %."
     gs = [g for g in gates(model) if g.enabled]
+    names = {m: n for n, m in model.named_modules()}
+    for g in gs: g.check_finite(names.get(g), criterion or g.criterion)   # before any mask changes
     if percent is None:
         for g in gs: g.compress(criterion, threshold, monotone)
         return unit_compression(model)
@@ -313,7 +341,7 @@ def _draw_all(model, args, kwargs):
     x = next((t for t in list(args) + list(kwargs.values()) if isinstance(t, Tensor)), None)
     if not gs or x is None or x.dim() == 0: return
     n, dev = x.shape[0], gs[0].mu.device
-    u = torch.rand(n, sum(g.n_units for g in gs), device=dev, dtype=_work(dev))
+    u = _uniform(n, sum(g.n_units for g in gs), device=dev)
     us = u.split([g.n_units for g in gs], dim=1)
     draws = _per_gate(lambda mu, sigma, a, b, uu: sample_theta(mu.to(uu.dtype), sigma.to(uu.dtype), uu, a, b),
                       gs, torch.cat(us, 1))
