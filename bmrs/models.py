@@ -165,6 +165,13 @@ def _seq_root(model, name):
         else: break
     return root
 
+def _placement(m:nn.Module, model:nn.Module):
+    """(device, dtype) for a gate after `m`: those of `m`'s first floating-point tensor, else the model's; a float16 or
+    bfloat16 layer gets float32 gates (the per-unit maths needs the range), on its device. (None, None) if neither has one."""
+    t = next((t for mod in (m, model) for t in (*mod.parameters(), *mod.buffers()) if t.is_floating_point()), None)
+    if t is None: return None, None
+    return t.device, (t.dtype if t.dtype in (torch.float32, torch.float64) else torch.float32)
+
 def add_gates(model:nn.Module,
               after=(nn.BatchNorm2d,),  # module type(s), or a predicate `f(name, module) -> bool`
               gate='bmrs_n',            # see `make_gate`; None: return `model` unchanged
@@ -183,6 +190,8 @@ def add_gates(model:nn.Module,
         i = next(j for j, s in enumerate(scope) if s is m)
         k = _units_of(m, scope[:i])
         g = make_gate(gate, k, axis, **gate_kwargs)
+        dev, dt = _placement(m, model)
+        if dev is not None: g = g.to(device=dev, dtype=dt)
         setattr(parent, child, Gated(m, g))
         if not isinstance(g, NoiseGate): continue
         g.links = GateLinks()
