@@ -315,7 +315,7 @@ def run_path(rec:dict, key:str, base=None) -> Path:
     "The file `key` of run record `rec`: relative to the record's folder `base`, else to its recorded metrics_dir, else as given (older records)."
     p = Path(rec['files'][key])
     if p.is_absolute(): return p
-    tries = [Path(b)/p for b in (base, rec['config'].get('metrics_dir')) if b is not None] + [p]
+    tries = [Path(os.path.normpath(Path(b)/p)) for b in (base, rec['config'].get('metrics_dir')) if b is not None] + [p]
     return next((t for t in tries if t.exists()), tries[0])
 
 def verify_run_files(rec:dict, base=None, keys=None):

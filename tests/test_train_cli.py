@@ -1,5 +1,5 @@
 """End-to-end tests of the `bmrs-train` command on a few hundred real MNIST images (fetched by `bmrs-data`)."""
-import json, os, shutil, subprocess, sys
+import json, os, shutil, signal, subprocess, sys, time
 from pathlib import Path
 
 import pytest
@@ -9,6 +9,11 @@ ROOT = Path(os.environ.get('BMRS_DATA_ROOT', REPO/'data'))
 SMALL = ['--network', 'mlp', '--dataset', 'mnist', '--n_layers', '1', '--hidden_dim', '32', '--n_epochs', '2',
          '--fine_tune_epochs', '1', '--batch_size', '32', '--limit', '300', '--learning_rate', '0.01', '--no_progress',
          '--seed', '3']
+
+
+def REPO_REL(p):
+    "`p` relative to the working directory, the way a user would type it"
+    return Path(os.path.relpath(p))
 
 
 def cli(name, *args, timeout=600):
@@ -53,7 +58,25 @@ def test_end_to_end_record(root, tmp_path):
     before = {p: p.stat().st_mtime_ns for p in tmp_path.rglob('*') if p.is_file()}
     r2 = train(tmp_path, '--pruning_class', 'LogUniformApproximateDiracBMRPruningLayer', '--run_name', 'bmrsn', '--skip_exists')
     assert r2.returncode == 0, r2.stderr
+    assert 'skipping:' in r2.stderr and 'finished with the same options' in r2.stderr, r2.stderr
     assert {p: p.stat().st_mtime_ns for p in tmp_path.rglob('*') if p.is_file()} == before
+    # another learning rate under the same name: refused (with or without --skip_exists), naming what differs; nothing changes
+    for extra in ([], ['--skip_exists']):
+        r4 = train(tmp_path, '--pruning_class', 'LogUniformApproximateDiracBMRPruningLayer', '--run_name', 'bmrsn',
+                   '--learning_rate', '0.001', *extra)
+        assert r4.returncode == 1 and 'differs in learning_rate 0.01 → 0.001' in r4.stderr and '--run_name' in r4.stderr, r4.stderr
+        assert 'Traceback' not in r4.stderr and len(r4.stderr.strip().splitlines()) == 1, r4.stderr
+    assert {p: p.stat().st_mtime_ns for p in tmp_path.rglob('*') if p.is_file()} == before
+    # the checkpoint gone: --skip_exists runs again and says why
+    (tmp_path/'output'/'bmrsn-seed3'/'model.pt').unlink()
+    r5 = train(tmp_path, '--pruning_class', 'LogUniformApproximateDiracBMRPruningLayer', '--run_name', 'bmrsn', '--skip_exists')
+    assert r5.returncode == 0 and 'running: ' in r5.stderr and 'checkpoint of this run not found' in r5.stderr, r5.stderr
+    assert (tmp_path/'output'/'bmrsn-seed3'/'model.pt').exists()
+    # the record is read from any working directory: its paths are relative to it
+    from bmrs.train import load_run
+    cwd = os.getcwd(); os.chdir(tmp_path/'output')
+    try: assert load_run(REPO_REL(path))[1].run_name == 'bmrsn'
+    finally: os.chdir(cwd)
     # the matched L2 baseline reads the BMRS_N run's file and prunes exactly that share of units
     fake = dict(m, unit_compression=25.0)
     (tmp_path/'target.json').write_text(json.dumps(dict(rec, metrics=fake)))
@@ -86,6 +109,9 @@ def test_none_baseline_has_no_gates(root, tmp_path):
     (['--pretrained', '--weights', '/nonexistent/weights.pt'], 'weights file not found: /nonexistent/weights.pt'),
     (['--pretrained'], '--pretrained needs --weights'),
     (['--masks', 'sticky'], "invalid choice: 'sticky'"),
+    (['--run_name', '../../x'], "run_name '../../x' is not a safe file name"),
+    (['--run_name', 'a/b'], "run_name 'a/b' is not a safe file name"),
+    (['--weights', '/nonexistent/weights.pt'], '--weights is only used with --pretrained'),
 ])
 def test_bad_input(root, tmp_path, args, message):
     r = train(tmp_path, *args)
@@ -115,9 +141,75 @@ def test_save_reduced(root, tmp_path):
     r = train(tmp_path, '--pruning_class', 'LogUniformCDFBMRPruningLayer', '--p1', '4', '--save_reduced')
     assert r.returncode == 0, r.stderr
     rec = json.loads(next((tmp_path/'metrics').glob('*.json')).read_text())
-    red_dir = Path(rec['files']['reduced'])
+    red_dir = tmp_path/'metrics'/rec['files']['reduced']                  # relative to the record
     assert {p.name for p in red_dir.iterdir()} >= {'arch.json', 'kept.json', 'efficiency.json'}
     eff = json.loads((red_dir/'efficiency.json').read_text())
     assert eff['max_logit_diff'] < 1e-4
     model = load_reduced(red_dir)
     assert not gates(model) and model(torch.zeros(2, 1, 32, 32)).shape == (2, 10)
+
+
+@pytest.mark.parametrize('text, message', [
+    ('{"metrics": {"unit_compression": 140}}', 'unit_compression must be a number in [0, 100], got 140'),
+    ('{"metrics": {"unit_compression": "many"}}', "got 'many'"),
+    ('[25.0]', 'holds a JSON list'),
+    ('{"metrics": {"unit_compr', 'is not valid JSON'),
+])
+def test_bad_compression_file(root, tmp_path, text, message):
+    "a bad --compression_percentage_file is found before training, naming the file"
+    f = tmp_path/'target.json'; f.write_text(text)
+    r = train(tmp_path, '--pruning_class', 'l2', '--compression_percentage_file', f)
+    assert r.returncode == 1 and message in r.stderr and str(f) in r.stderr, r.stderr
+    assert 'Traceback' not in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert not (tmp_path/'metrics').exists() and not (tmp_path/'output').exists()
+
+
+@pytest.mark.parametrize('which', ['metrics_dir', 'output_dir'])
+def test_unwritable_dir(root, tmp_path, which):
+    "a metrics or output folder that cannot be written is found before training: one line naming it, exit 1"
+    (tmp_path/'file').write_text('')
+    bad = tmp_path/'file'/'sub'
+    exe = ['--metrics_dir', tmp_path/'m', '--output_dir', tmp_path/'o']
+    exe[exe.index(f'--{which}') + 1] = bad
+    r = cli('bmrs-train', *exe, '--data_root', root, *SMALL, '--n_epochs', '50')
+    assert r.returncode == 1 and f"cannot write to {which} '{bad}'" in r.stderr, r.stderr
+    assert 'Traceback' not in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert not list(tmp_path.rglob('*.json')) and not list(tmp_path.rglob('*.pt'))
+
+
+def test_non_finite_loss(root, tmp_path):
+    "--learning_rate inf: stops at the first NaN loss naming epoch and step; no record, exit 1"
+    r = train(tmp_path, '--learning_rate', 'inf')
+    assert r.returncode == 1 and 'the loss is nan at training epoch 1, step 2' in r.stderr, r.stderr
+    assert 'Traceback' not in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert not list((tmp_path/'metrics').glob('*.json')) and not list(tmp_path.rglob('*.pt'))
+
+
+def test_data_root_from_environment(root, tmp_path):
+    "without --data_root, bmrs-train reads $BMRS_DATA_ROOT (run from a folder with no ./data)"
+    exe = shutil.which('bmrs-train', path=str(Path(sys.executable).parent)) or shutil.which('bmrs-train')
+    r = subprocess.run([exe, '--metrics_dir', 'm', '--output_dir', 'o', *SMALL, '--n_epochs', '1', '--fine_tune_epochs', '0'],
+                       capture_output=True, text=True, cwd=tmp_path, env={**os.environ, 'BMRS_DATA_ROOT': str(root)}, timeout=600)
+    assert r.returncode == 0, r.stderr
+    rec = json.loads(next((tmp_path/'m').glob('*.json')).read_text())
+    assert rec['config']['data_root'] == str(root)
+    # its paths were given relative to the run's working directory; the record loads from any other one
+    from bmrs.train import load_run
+    assert Path.cwd() != tmp_path
+    assert load_run(next((tmp_path/'m').glob('*.json')))[1].n_epochs == 1
+
+
+@pytest.mark.parametrize('sig, code, name', [(signal.SIGINT, 130, 'Ctrl-C'), (signal.SIGTERM, 143, 'SIGTERM')])
+def test_interrupt(root, tmp_path, sig, code, name):
+    "Ctrl-C / SIGTERM during training: one line, exit 130 / 143, no record and no partial file"
+    exe = shutil.which('bmrs-train', path=str(Path(sys.executable).parent)) or shutil.which('bmrs-train')
+    p = subprocess.Popen([exe, '--metrics_dir', tmp_path/'metrics', '--output_dir', tmp_path/'output', '--data_root', root,
+                          *SMALL, '--n_epochs', '200'], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    t0 = time.monotonic()
+    while not (tmp_path/'output').exists() and p.poll() is None and time.monotonic() - t0 < 120: time.sleep(.05)
+    time.sleep(.5)                                            # training has started (the folders are checked just before)
+    p.send_signal(sig)
+    out, err = p.communicate(timeout=120)
+    assert p.returncode == code, (p.returncode, err)
+    assert f'interrupted ({name})' in err and 'Traceback' not in err and len(err.strip().splitlines()) == 1, err
+    assert [f for f in tmp_path.rglob('*') if f.is_file()] == []
