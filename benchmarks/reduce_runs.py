@@ -20,7 +20,7 @@ def main():
     a = p.parse_args()
     torch.set_num_threads(a.threads)
     for run in a.runs:
-        rec = json.loads(Path(run).read_text()); model, cfg = load_run(rec)
+        rec = json.loads(Path(run).read_text()); model, cfg = load_run(run)   # load_run: paths relative to the record
         splits = bdata.load(cfg.dataset, a.data_root, split_seed=cfg.seed, limit=cfg.limit)
         arch = arch_of(cfg, splits)
         acc_gated = evaluate(model, splits.test, 'cpu')['top1']
