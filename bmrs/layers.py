@@ -270,11 +270,13 @@ def gates(model:nn.Module) -> list[NoiseGate]:
     return [m for m in model.modules() if isinstance(m, NoiseGate)]
 
 def _per_gate(fn, gs, *extra):
-    "`fn(mu, sigma, a, b, *extra)` evaluated once over the concatenated units of gates sharing (a, b), split per gate."
+    """`fn(mu, sigma, a, b, *extra)` evaluated once over the concatenated units of gates sharing (a, b) and device, split
+    per gate; an `extra` given as a dict {gate: tensor} is passed as its group's tensors, concatenated along the last dim."""
     out, groups = {}, {}
     for g in gs: groups.setdefault((g.a, g.b, g.mu.device), []).append(g)
-    for (a, b, _), grp in groups.items():
-        res = fn(torch.cat([g.mu_c for g in grp]), torch.cat([g.sigma for g in grp]), a, b, *extra)
+    for (a, b, dev), grp in groups.items():
+        ex = [torch.cat([e[g] for g in grp], -1).to(dev) if isinstance(e, dict) else e for e in extra]
+        res = fn(torch.cat([g.mu_c for g in grp]), torch.cat([g.sigma for g in grp]), a, b, *ex)
         for g, r in zip(grp, res.split([g.n_units for g in grp], dim=-1)): out[g] = r
     return [out[g] for g in gs]
 
@@ -342,9 +344,8 @@ def _draw_all(model, args, kwargs):
     if not gs or x is None or x.dim() == 0: return
     n, dev = x.shape[0], gs[0].mu.device
     u = _uniform(n, sum(g.n_units for g in gs), device=dev)
-    us = u.split([g.n_units for g in gs], dim=1)
-    draws = _per_gate(lambda mu, sigma, a, b, uu: sample_theta(mu.to(uu.dtype), sigma.to(uu.dtype), uu, a, b),
-                      gs, torch.cat(us, 1))
+    us = dict(zip(gs, u.split([g.n_units for g in gs], dim=1)))   # each gate's columns, whatever its group
+    draws = _per_gate(lambda mu, sigma, a, b, uu: sample_theta(mu.to(uu.dtype), sigma.to(uu.dtype), uu, a, b), gs, us)
     for g, t in zip(gs, draws): g._theta = t
 
 def fuse_gates(model:nn.Module) -> nn.Module:
