@@ -409,10 +409,12 @@ def _spawn(run:Run, kernel:str):
 LOCK = '.running'
 
 def _alive(pid:int) -> bool:
+    "Does process `pid` run (a zombie, dead but not yet reaped, does not)?"
     try: os.kill(pid, 0)
     except ProcessLookupError: return False
     except PermissionError: return True
-    return True
+    try: return Path(f'/proc/{pid}/stat').read_text().rsplit(')', 1)[1].split()[0] != 'Z'
+    except (OSError, IndexError): return True
 
 def _live_pid(text:str) -> str|None:
     "The first live process of a lock's 'host pid [worker pid ...]' (a pid on another host is taken as live), or None."
@@ -526,6 +528,7 @@ def run_grid(grid,                        # a grid file (path or packaged name) 
     check_writable(out, '--out folder')
     for r in runs:
         if state[r.id][0] == 'adopt': mark_finished(r)
+        if r.id in finished and (r.dir/LOCK).exists() and not lock_holder(r): (r.dir/LOCK).unlink(missing_ok=True)   # stale
     _write_plan(all_runs, out, grid)
     by_id = {r.id: r for r in all_runs}
     todo = [r for r in runs if r.id not in finished]
