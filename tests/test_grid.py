@@ -43,10 +43,15 @@ def data():
     return ROOT
 
 
+def marked(out, rid): return (out/rid/'.finished.json').is_file()
+
+
 @pytest.fixture(scope='module')
 def smoke(tmp_path_factory, data):
-    """The smoke grid killed (SIGKILL to its process group) as soon as its first run has finished, then restarted with
-    --jobs 2 and left to finish: (output folder, {finished JSON: mtime} at the kill, restart result)."""
+    """The smoke grid killed (SIGKILL to its process group) as soon as its first run has written its JSON — possibly
+    before papermill has saved the executed notebook (the race that made this module fail now and then) — then
+    restarted with --jobs 2 and left to finish: (output folder, {finished run: JSON mtime} at the kill, restart result).
+    A run is finished when bmrs-grid has marked it (`.finished.json`): a JSON alone is not enough."""
     out = tmp_path_factory.mktemp('smoke')/'runs'
     log = open(out.parent/'first.log', 'w')
     p = subprocess.Popen([exe('bmrs-grid'), str(SMOKE), '--out', str(out), '--no_progress'], stdout=log,
@@ -59,8 +64,10 @@ def smoke(tmp_path_factory, data):
         time.sleep(.1)
     os.killpg(p.pid, signal.SIGKILL); p.wait(); log.close()
     time.sleep(3)  # the kernel of the interrupted run sees its parent die (ipykernel polls every second) and exits
-    finished = {rid: result(out, rid).stat().st_mtime_ns for rid in RUNS if result(out, rid).exists()}
-    assert FIRST in finished and len(finished) < len(RUNS), finished       # killed mid-grid
+    finished = {rid: result(out, rid).stat().st_mtime_ns for rid in RUNS if marked(out, rid)}
+    assert len(finished) < len(RUNS), finished                            # killed mid-grid
+    nb = out/FIRST/'train.ipynb'                                          # written atomically: complete, or not there
+    assert not nb.exists() or json.loads(nb.read_text())['metadata']['papermill']['end_time']
     r = grid(SMOKE, '--out', out, '--jobs', 2)
     return out, finished, r
 
@@ -72,7 +79,9 @@ def test_resume_after_kill(smoke):
     assert f"3 runs: {n} already finished, {3 - n} ran, 0 failed, 0 not started" in r.stdout, r.stdout
     for rid, mtime in finished.items():                                    # finished runs were not redone
         assert result(out, rid).stat().st_mtime_ns == mtime, rid
-    assert all(result(out, rid).exists() for rid in RUNS)
+    for rid in set(RUNS) - set(finished):                                  # the others were (the first one again, if it
+        assert f"done {rid} (" in r.stdout, r.stdout                       # was killed before its notebook was saved)
+    assert all(result(out, rid).exists() and marked(out, rid) for rid in RUNS)
 
 
 def test_run_directories(smoke):
@@ -85,6 +94,8 @@ def test_run_directories(smoke):
         assert len(injected) == 1 and f"/{rid}/{rid}.json" in injected[0].source, rid
         assert not any(o.get('output_type') == 'error' for c in nb.cells if c.cell_type == 'code' for o in c.get('outputs', []))
         assert nb.metadata['papermill']['parameters']['seed'] == 1000
+        assert nb.metadata['papermill']['end_time'] and not nb.metadata['papermill']['exception'], rid   # complete
+        assert not [p.name for p in d.iterdir() if p.name.endswith('.tmp') or p.name == '.running'], rid
     bn, l2 = (json.loads(result(out, rid).read_text()) for rid in ('mlp-mnist-bmrs_n-seed1000', 'mlp-mnist-l2-seed1000'))
     assert bn['config']['limit'] == 300 and bn['config']['n_epochs'] == 1 and bn['config']['hidden_dim'] == 32
     assert (bn['config']['method'], l2['config']['method']) == ('bmrs_n', 'l2')
@@ -135,7 +146,7 @@ def test_tables_and_figures(smoke):
 def test_failed_run_blocks_its_dependents(tmp_path, data):
     g = tmp_path/'bad.yaml'
     g.write_text("notebook: train\nname: '{network}-{dataset}-{method}-seed{seed}'\nbase: {network: mlp, dataset: mnist, limit: 300, n_layers: 1, hidden_dim: 8, n_epochs: 1,\n"
-                 "       fine_tune_epochs: 0, weights: /nonexistent.pt, threads: 1}\n"
+                 "       fine_tune_epochs: 0, weights: /nonexistent.pt, pretrained: true, threads: 1}\n"
                  "grid: {seed: [1], method: [bmrs_n, l2]}\n"
                  "match: [{if: {method: l2}, from: {method: bmrs_n}, param: compression_percentage_file}]\n")
     r = grid(g, '--out', tmp_path/'out')
