@@ -1,21 +1,14 @@
 """The Table 1 commands on CIFAR-10, for a user who has the data. CIFAR-10 cannot be downloaded here, so a small set is
 generated in the official `cifar-10-batches-py` pickle format; the packaged `table1` grid, restricted to CIFAR-10, one
 seed, two methods and one epoch (its hyperparameters and notebook unchanged), runs through `bmrs-grid` and papermill."""
-import json, os, pickle, shutil, subprocess, sys
+import json, os, pickle, subprocess
 from pathlib import Path
 
 import numpy as np
-import pytest
+from conftest import REPO, exe
 import yaml
 
-REPO = Path(__file__).resolve().parents[1]
 TABLE1 = REPO/'bmrs'/'grids'/'table1.yaml'
-
-
-def exe(name):
-    e = shutil.which(name, path=str(Path(sys.executable).parent)) or shutil.which(name)
-    if e is None: pytest.fail(f"no `{name}` console script: run `pip install -e .` in the repository")
-    return e
 
 
 def make_cifar(root, n=40, seed=0):

@@ -1,17 +1,16 @@
 """Integration tests of `bmrs.data`: the `bmrs-data` CLI (npm / Debian registries) and the real MNIST and Fashion-MNIST.
 
 The data are fetched once into `$BMRS_DATA_ROOT` (default `<repo>/data`) and reused by later runs."""
-import os, re, shutil, subprocess, sys
+import re, shutil, subprocess, sys
 from pathlib import Path
 
 import pytest
+from conftest import ROOT
 import torch
 import torch.nn.functional as F
 
 from bmrs.data import EXPECTED, load, load_raw, raw_stats
 
-REPO = Path(__file__).resolve().parents[1]
-ROOT = Path(os.environ.get('BMRS_DATA_ROOT', REPO/'data'))
 
 
 def bmrs_data(*args):

@@ -2,13 +2,12 @@
 (four 1-epoch MLP runs on 200 MNIST images, two of them matched), then run again to the end. Nothing of a killed grid
 lives on (workers and kernels die with it), no file is left half-written, no finished run is lost or done again, and
 tampered or outdated results are found. About two minutes on two busy cores."""
-import json, os, random, re, signal, shutil, subprocess, sys, time
+import json, os, random, re, signal, subprocess, time
 from pathlib import Path
 
 import pytest
+from conftest import REPO, ROOT, env, exe
 
-REPO = Path(__file__).resolve().parents[1]
-ROOT = Path(os.environ.get('BMRS_DATA_ROOT', REPO/'data'))
 IDS = ['mlp-mnist-bmrs_n-seed1', 'mlp-mnist-l2-seed1', 'mlp-mnist-bmrs_n-seed2', 'mlp-mnist-l2-seed2']
 GRID = ("notebook: train\nname: '{{network}}-{{dataset}}-{{method}}-seed{{seed}}'\n"
         "base: {{network: mlp, dataset: mnist, limit: 200, n_layers: 1, hidden_dim: {hidden}, batch_size: 50, n_epochs: 1,\n"
@@ -16,16 +15,6 @@ GRID = ("notebook: train\nname: '{{network}}-{{dataset}}-{{method}}-seed{{seed}}
         "grid: {{seed: [1, 2], method: [bmrs_n, l2]}}\n"
         "match: [{{if: {{method: l2}}, from: {{method: bmrs_n}}, param: compression_percentage_file}}]\n")
 KILL_AFTER = [(4, 14), (22, 34), (2, 10)]       # seconds after the start of each attempt: mid-run, after the first pair, ...
-
-
-def exe(name):
-    e = shutil.which(name, path=str(Path(sys.executable).parent)) or shutil.which(name)
-    if e is None: pytest.fail(f"no `{name}` console script: run `pip install -e .` in the repository")
-    return e
-
-
-def env():
-    return dict(os.environ, BMRS_DATA_ROOT=str(ROOT), MPLBACKEND='Agg', PYTHONUNBUFFERED='1')
 
 
 def grid(*args, timeout=600):

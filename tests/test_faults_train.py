@@ -2,26 +2,18 @@
 lands), then rerun with --skip_exists; tampered records and checkpoints. Invariants checked after every kill:
 every file present parses or loads (temporary files only as hidden `.*.tmp`), a record exists only for a finished run
 and every file it names verifies against its SHA-256, a rerun skips a finished run and runs an unfinished one."""
-import csv, io, json, os, random, shutil, signal, subprocess, sys, time
-from pathlib import Path
+import csv, io, json, random, shutil, signal, subprocess, time
 
 import pytest
+from conftest import ROOT, exe
 import torch
 
-REPO = Path(__file__).resolve().parents[1]
-ROOT = Path(os.environ.get('BMRS_DATA_ROOT', REPO/'data'))
 TINY = ['--network', 'mlp', '--dataset', 'mnist', '--n_layers', '1', '--hidden_dim', '16', '--n_epochs', '2',
         '--fine_tune_epochs', '1', '--batch_size', '32', '--limit', '300', '--learning_rate', '0.01', '--no_progress',
         '--seed', '5', '--save_reduced', '--run_name', 'tiny']
 
 
-def exe():
-    e = shutil.which('bmrs-train', path=str(Path(sys.executable).parent)) or shutil.which('bmrs-train')
-    if e is None: pytest.fail("no `bmrs-train` console script: run `pip install -e .` in the repository")
-    return e
-
-
-def args(tmp): return [exe(), '--metrics_dir', str(tmp/'metrics'), '--output_dir', str(tmp/'output'), '--data_root', str(ROOT), *TINY]
+def args(tmp): return [exe('bmrs-train'), '--metrics_dir', str(tmp/'metrics'), '--output_dir', str(tmp/'output'), '--data_root', str(ROOT), *TINY]
 
 
 def record_path(tmp): return tmp/'metrics'/'tiny-seed5.json'
@@ -145,7 +137,7 @@ def test_tampered_record_and_checkpoint(done, tmp_path):
 def test_tampered_compression_file(done, tmp_path):
     "a truncated record given as --compression_percentage_file: one line naming it, nothing written"
     rec_p = copy_run(done, tmp_path/'src'); rec_p.write_text(rec_p.read_text()[:100])
-    r = subprocess.run([exe(), '--metrics_dir', str(tmp_path/'m'), '--output_dir', str(tmp_path/'o'), '--data_root', str(ROOT),
+    r = subprocess.run([exe('bmrs-train'), '--metrics_dir', str(tmp_path/'m'), '--output_dir', str(tmp_path/'o'), '--data_root', str(ROOT),
                         *TINY, '--pruning_class', 'l2', '--compression_percentage_file', str(rec_p)],
                        capture_output=True, text=True, timeout=300)
     assert r.returncode == 1 and str(rec_p) in r.stderr and 'not valid JSON' in r.stderr, r.stderr

@@ -1,26 +1,15 @@
 """End-to-end tests of `bmrs-grid` on the packaged smoke grid: papermill runs of the experiment notebooks on 300 real
 MNIST images, killed and resumed, re-run, and the tables and figures notebooks at the end."""
-import json, os, shutil, signal, subprocess, sys, time
+import json, os, signal, subprocess, time
 from pathlib import Path
 
 import pytest
+from conftest import REPO, ROOT, env, exe
 
-REPO = Path(__file__).resolve().parents[1]
-ROOT = Path(os.environ.get('BMRS_DATA_ROOT', REPO/'data'))
 SMOKE = REPO/'bmrs'/'grids'/'smoke.yaml'
 RUNS = {'mlp-mnist-bmrs_n-seed1000': 'train.ipynb', 'mlp-mnist-l2-seed1000': 'train.ipynb',
         'posthoc-mlp-mnist-seed1000': 'posthoc.ipynb'}
 FIRST = 'mlp-mnist-bmrs_n-seed1000'
-
-
-def exe(name):
-    e = shutil.which(name, path=str(Path(sys.executable).parent)) or shutil.which(name)
-    if e is None: pytest.fail(f"no `{name}` console script: run `pip install -e .` in the repository")
-    return e
-
-
-def env():
-    return dict(os.environ, BMRS_DATA_ROOT=str(ROOT), MPLBACKEND='Agg', PYTHONUNBUFFERED='1')
 
 
 def grid(*args, timeout=900):

@@ -3,9 +3,8 @@ import json, os, shutil, signal, subprocess, sys, time
 from pathlib import Path
 
 import pytest
+from conftest import ROOT
 
-REPO = Path(__file__).resolve().parents[1]
-ROOT = Path(os.environ.get('BMRS_DATA_ROOT', REPO/'data'))
 SMALL = ['--network', 'mlp', '--dataset', 'mnist', '--n_layers', '1', '--hidden_dim', '32', '--n_epochs', '2',
          '--fine_tune_epochs', '1', '--batch_size', '32', '--limit', '300', '--learning_rate', '0.01', '--no_progress',
          '--seed', '3']
