@@ -9,7 +9,9 @@ import argparse, json
 from pathlib import Path
 import torch
 from bmrs.reduce import reduce_and_report
-from bmrs.train import evaluate, write_atomic, load_run, arch_of
+from bmrs.train import load_run, arch_of
+from bmrs.utils import evaluate
+from bmrs.files import write_atomic
 from bmrs import data as bdata
 
 def main():

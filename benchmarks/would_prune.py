@@ -11,7 +11,9 @@ import torch
 from torch import nn
 from bmrs.layers import NoiseGate, link_sequential, gates, compress_model, unit_compression
 from bmrs.reduction import delta_f_lognormal_release
-from bmrs.train import TrainConfig, train_epoch, evaluate, seed_everything, environment, write_atomic
+from bmrs.train import TrainConfig, train_epoch
+from bmrs.utils import evaluate, seed_everything, environment
+from bmrs.files import write_atomic
 from bmrs import data as bdata
 
 def mnist_mlp():

@@ -15,8 +15,9 @@ from torch import nn
 from tqdm.auto import tqdm
 from .distributions import LOG_A, LOG_B
 from .layers import gates, compress_model, unit_compression, param_compression
-from .train import (TrainConfig, evaluate, train_epoch, make_optimizer, seed_everything, resolve_device,
-                        environment, write_atomic)
+from .train import TrainConfig, train_epoch, make_optimizer
+from .utils import evaluate, seed_everything, resolve_device, environment
+from .files import write_atomic
 from . import data as bdata
 
 # %% auto #0

@@ -4,7 +4,7 @@
 
 # %% ../nbs/05_train.ipynb #fa446d8d
 from __future__ import annotations
-import argparse, copy, csv, json, math, os, platform, random, signal, subprocess, sys, tempfile, threading, time
+import argparse, copy, csv, json, math, os, sys, tempfile, time
 from dataclasses import dataclass, field, asdict, fields, replace
 from pathlib import Path
 import numpy as np
@@ -15,14 +15,16 @@ from tqdm.auto import tqdm
 from .layers import (CRITERIA, DELTA_F, NOISE_PER, NoiseGate, gates, model_kl, compress_model, unit_compression, param_compression, release_param_compression, unit_counts,
                          zero_pruned_release, _removed_params)
 from . import data as bdata
+from .utils import seed_everything, resolve_device, git_commit, environment, evaluate, run_cli
 from .files import FileError, safe_name, write_atomic, save_atomic, check_writable, read_json, sha256_file, verify_sha256
 
 # %% auto #0
-__all__ = ['PRUNING_CLASSES', 'NETWORKS', 'DATASETS', 'KL_AVERAGING', 'DEVICES', 'MASKS', 'criterion_of', 'TrainConfig',
-           'ConfigError', 'check_config', 'energy_tracker', 'read_compression', 'seed_everything', 'resolve_device',
-           'git_commit', 'environment', 'evaluate', 'kl_term', 'NonFiniteLoss', 'train_epoch', 'make_optimizer',
-           'arch_of', 'build', 'read_record', 'run_path', 'verify_run_files', 'with_gate_params', 'train', 'config_of',
-           'load_run', 'config_changes', 'run_status', 'run_finished', 'parser', 'main']
+__all__ = ['PRUNING_CLASSES', 'NETWORKS', 'DATASETS', 'KL_AVERAGING', 'DEVICES', 'MASKS', 'CHOICES', 'criterion_of',
+           'TrainConfig', 'ConfigError', 'check_config', 'energy_tracker', 'read_compression', 'kl_term',
+           'NonFiniteLoss', 'train_epoch', 'make_optimizer', 'arch_of', 'build', 'read_record', 'run_path',
+           'verify_run_files', 'with_gate_params', 'train', 'config_of', 'load_run', 'config_changes', 'run_status',
+           'run_finished', 'parser', 'main', 'seed_everything', 'resolve_device', 'git_commit', 'environment',
+           'evaluate']
 
 # %% ../nbs/05_train.ipynb #b46a5a8c
 PRUNING_CLASSES = {
@@ -55,26 +57,27 @@ class TrainConfig:
     pruning_class: str = 'LogUniformApproximateDiracBMRPruningLayer'  # release class name or criterion name
     network: str = 'mlp'                         # one of NETWORKS
     dataset: str = 'mnist'                       # one of DATASETS
-    batch_size: int = 128
+    batch_size: int = 128                        # images per training step
     n_layers: int = 7                            # MLP hidden blocks
     hidden_dim: int = 100                        # MLP width
-    learning_rate: float = 8.5e-4
-    weight_decay: float = 0.
-    mu_p_tilde: float | None = None              # BMRS_N: reduced-prior location (default a); BMRS_U: p1 (as in the release)
-    n_epochs: int = 50
-    seed: int = 1000
+    learning_rate: float = 8.5e-4                # Adam's learning rate
+    weight_decay: float = 0.                     # Adam's weight decay
+    mu_p_tilde: float | None = None              # the release's name for mu_p (BMRS_N) or p1 (BMRS_U): an alias, moved to that option
+    mu_p: float | None = None                    # BMRS_N reduced-prior location (default a = -20)
+    n_epochs: int = 50                           # training epochs (compressing every compress_epochs)
+    seed: int = 1000                             # seed of the data split, initialisation, data order and noise
     disable_pruning: bool = False                # the "None" baseline: no gates, no noise, no KL
     debug: bool = False                          # tiny data (512 images) and at most 2 epochs
     compress_epochs: int = 1                     # P: compress every P epochs; <= 0: never during training
     kl_averaging: str = 'mean'                   # 'sum', 'mean' (release default) or 'elbo' (KL sum / N)
     pretrained: bool = False                     # start from `weights` (no hub downloads here)
     skip_exists: bool = False                    # do nothing if this run finished before with the same options (files verified)
-    tags: list = field(default_factory=list)
+    tags: list = field(default_factory=list)     # tags for Weights & Biases
     compression_percentage_file: str | None = None  # match this run's unit compression (L2 / SNR baselines)
     # ours
-    device: str = 'auto'
-    fine_tune_epochs: int = 10
-    data_root: str = 'data'
+    device: str = 'auto'                         # one of DEVICES (auto: cuda, then mps, then cpu)
+    fine_tune_epochs: int = 10                   # fine-tuning epochs with frozen masks
+    data_root: str = 'data'                      # data folder (see bmrs-data); bmrs-train's default: $BMRS_DATA_ROOT, else ./data
     p1: int | None = None                        # BMRS_U precision bits (default 8)
     limit: int | None = None                     # stratified subset of each official set
     weights: str | None = None                   # local checkpoint for --pretrained
@@ -87,6 +90,14 @@ class TrainConfig:
     noise_per: str = 'unit'                      # gates' training noise per example and 'unit' (paper, SBP) or 'element' (the release)
     masks: str = 'monotone'                      # 'monotone' (Algorithm 1) or 'release': recomputed each compression, pruned units' weights zeroed
     overwrite: bool = False                      # replace a record of a *different* run at this run's path (else refused)
+
+    def __post_init__(self):
+        "Move the release's `mu_p_tilde` to the option it means for this criterion (`p1` for BMRS_U, else `mu_p`) unless that is set too."
+        if self.mu_p_tilde is None: return
+        try: c = self.criterion
+        except (ValueError, KeyError): return                          # an unknown pruning class: check_config names it
+        to = 'p1' if c == 'bmrs_u' else 'mu_p'
+        if getattr(self, to) is None: setattr(self, to, int(self.mu_p_tilde) if to == 'p1' else self.mu_p_tilde); self.mu_p_tilde = None
 
     @property
     def criterion(self): return None if self.disable_pruning else criterion_of(self.pruning_class)
@@ -113,14 +124,16 @@ class TrainConfig:
 class ConfigError(ValueError):
     "A training option that cannot work."
 
+CHOICES = dict(network=NETWORKS, dataset=DATASETS, kl_averaging=KL_AVERAGING, device=DEVICES, delta_f=DELTA_F,
+               noise_per=NOISE_PER, masks=MASKS)   # option -> its values (pruning_class: `criterion_of`)
+
 def check_config(cfg:TrainConfig):
     "Raise `ConfigError` naming the first bad option of `cfg`."
     def bad(msg): raise ConfigError(msg)
     if cfg.run_name is not None:
         try: safe_name(cfg.run_name, 'run_name')
         except ValueError as e: bad(str(e))
-    for opt, choices in (('network', NETWORKS), ('dataset', DATASETS), ('kl_averaging', KL_AVERAGING), ('device', DEVICES),
-                         ('delta_f', DELTA_F), ('noise_per', NOISE_PER), ('masks', MASKS)):
+    for opt, choices in CHOICES.items():
         v = getattr(cfg, opt)
         if v not in choices: bad(f"unknown {opt} {v!r}; choose one of {', '.join(choices)}")
     if not cfg.disable_pruning:
@@ -132,6 +145,10 @@ def check_config(cfg:TrainConfig):
         if getattr(cfg, k) < 1: bad(f"{k} must be >= 1, got {k}={getattr(cfg, k)}")
     if not cfg.learning_rate > 0: bad(f"learning_rate must be > 0, got learning_rate={cfg.learning_rate}")
     if cfg.weight_decay < 0: bad(f"weight_decay must be >= 0, got weight_decay={cfg.weight_decay}")
+    if cfg.mu_p_tilde is not None:
+        to = 'p1' if cfg.criterion == 'bmrs_u' else 'mu_p'
+        bad(f"--mu_p_tilde is the release's name for --{to} here: give one of them, not both "
+            f"(mu_p_tilde={cfg.mu_p_tilde}, {to}={getattr(cfg, to)})")
     if cfg.limit is not None and cfg.limit < 10: bad(f"limit must be >= 10, got limit={cfg.limit}")
     if cfg.criterion == 'bmrs_u' and not 0 <= cfg.p1_value < 23: bad(f"BMRS_U needs 0 <= p1 < 23, got p1={cfg.p1_value}")
     if cfg.matched_release and cfg.compression_percentage_file is None:
@@ -190,48 +207,9 @@ def read_compression(path) -> float:
     raise ConfigError(f"compression percentage file {str(path)!r} has no 'unit_compression' (or 'compression') entry")
 
 # %% ../nbs/05_train.ipynb #02367c89
-def seed_everything(seed:int):
-    "Seed Python, NumPy and torch (all devices)."
-    random.seed(seed); np.random.seed(seed % 2**32); torch.manual_seed(seed)
-
-def resolve_device(name:str='auto') -> torch.device:
-    "The torch device for 'auto' / 'cpu' / 'cuda' / 'mps'."
-    if name == 'auto':
-        if torch.cuda.is_available(): return torch.device('cuda')
-        if torch.backends.mps.is_available(): return torch.device('mps')
-        return torch.device('cpu')
-    return torch.device(name)
-
-def git_commit(path='.') -> str | None:
-    "The git commit of the working tree at `path` (None outside a repository)."
-    try: return subprocess.run(['git', 'rev-parse', 'HEAD'], cwd=path, capture_output=True, text=True, timeout=5).stdout.strip() or None
-    except Exception: return None
-
-def environment(device:torch.device) -> dict:
-    "Versions, device and git commit, for the run record."
-    import torchvision, bmrs
-    env = dict(python=platform.python_version(), torch=torch.__version__, torchvision=torchvision.__version__,
-               numpy=np.__version__, bmrs=bmrs.__version__, platform=platform.platform(), processor=platform.processor(),
-               cpu_count=os.cpu_count(), torch_threads=torch.get_num_threads(), device=str(device),
-               git_commit=git_commit(Path(__file__).resolve().parent if '__file__' in globals() else '.'))
-    if device.type == 'cuda': env['gpu'] = torch.cuda.get_device_name(device)
-    return env
+_all_ = ['seed_everything', 'resolve_device', 'git_commit', 'environment', 'evaluate']   # from bmrs.utils, for users of bmrs.train
 
 # %% ../nbs/05_train.ipynb #ead51775
-def evaluate(model:nn.Module, data:bdata.TensorData, device, batch_size:int=1024) -> dict:
-    "Top-1 and top-5 accuracy (%) of `model` in eval mode."
-    model.eval()
-    top1 = top5 = 0
-    with torch.no_grad():
-        for x, y in bdata.batches(data, batch_size, shuffle=False):
-            x, y = x.to(device), y.to(device)
-            out = model(x)
-            k = min(5, out.shape[1])
-            top = out.topk(k, 1).indices
-            top1 += int((top[:, 0] == y).sum()); top5 += int((top == y[:, None]).any(1).sum())
-    n = max(len(data), 1)
-    return dict(top1=100*top1/n, top5=100*top5/n)
-
 def kl_term(model, cfg:TrainConfig, n_train:int):
     "The KL term of the loss under `cfg.kl_averaging`."
     if not gates(model): return None
@@ -280,7 +258,7 @@ def arch_of(cfg:TrainConfig, info) -> dict:
     kw = dict(network=cfg.network, in_channels=info.in_channels, image_size=info.image_size, n_classes=info.n_classes,
               gate=cfg.criterion, n_layers=cfg.n_layers, hidden_dim=cfg.hidden_dim)
     if cfg.criterion == 'bmrs_u': kw['p1'] = cfg.p1_value
-    if cfg.criterion == 'bmrs_n' and cfg.mu_p_tilde is not None: kw['mu_p'] = cfg.mu_p_tilde
+    if cfg.criterion == 'bmrs_n' and cfg.mu_p is not None: kw['mu_p'] = cfg.mu_p
     if cfg.criterion == 'bmrs_n': kw['delta_f_variant'] = cfg.delta_f
     if cfg.noise_per != 'unit': kw['noise_per'] = cfg.noise_per
     return kw
@@ -521,80 +499,37 @@ def run_finished(cfg:TrainConfig) -> bool:
     return run_status(cfg)[0] == 'finished'
 
 # %% ../nbs/05_train.ipynb #844b8bee
-def _bool_flag(p, name, help): p.add_argument(f'--{name}', action='store_true', help=help)
+_CLI = dict(metrics_dir=dict(required=True), output_dir=dict(required=True), tags=dict(nargs='+'),
+            progress=dict(flag='--no_progress', action='store_false', help='no progress bars'))   # on top of TrainConfig
+_TYPES = dict(str=str, int=int, float=float)
+
+def _option(f, doc:str) -> dict:
+    "`add_argument` keywords for TrainConfig field `f` with docment `doc`."
+    anno = str(f.type).replace(' | None', '').replace('Optional[', '').rstrip(']')
+    default = f.default_factory() if callable(f.default_factory) else f.default
+    choices = CHOICES.get(f.name) or (list(PRUNING_CLASSES) + list(CRITERIA) if f.name == 'pruning_class' else None)
+    kw = dict(action='store_true') if anno == 'bool' else dict(type=_TYPES.get(anno, str), default=default, choices=choices)
+    if anno == 'list': kw.update(type=str, nargs='*')
+    kw['help'] = (doc or '').replace('%', '%%') + (f" (default {default})" if default not in (None, False, []) and anno != 'bool'
+                                                   and not _CLI.get(f.name, {}).get('required') else '')
+    return {**kw, **{k: v for k, v in _CLI.get(f.name, {}).items() if k != 'flag'}}
 
 def parser() -> argparse.ArgumentParser:
-    "The `bmrs-train` argument parser."
-    d = TrainConfig()
+    "The `bmrs-train` argument parser: one option per `TrainConfig` field, help from its comment."
+    from fastcore.docments import docments
+    docs = docments(TrainConfig)
     p = argparse.ArgumentParser(prog='bmrs-train', description="Train a network with BMRS noise gates and continuous pruning (Algorithm 1).")
-    p.add_argument('--run_name', help='A name for this run')
-    p.add_argument('--metrics_dir', required=True, help='Directory to save metrics in')
-    p.add_argument('--output_dir', required=True, help='Directory to save models in')
-    p.add_argument('--pruning_class', default=d.pruning_class, choices=list(PRUNING_CLASSES) + list(CRITERIA),
-                   help='Name of the pruning class (or criterion) to use')
-    p.add_argument('--network', default=d.network, choices=NETWORKS, help='Name of the network to use')
-    p.add_argument('--dataset', default=d.dataset, choices=DATASETS, help='Name of the dataset to use')
-    p.add_argument('--batch_size', type=int, default=d.batch_size, help='The batch size')
-    p.add_argument('--n_layers', type=int, default=d.n_layers, help='Number of layers')
-    p.add_argument('--hidden_dim', type=int, default=d.hidden_dim, help='Number of units in each layer')
-    p.add_argument('--learning_rate', type=float, default=d.learning_rate, help='The learning rate')
-    p.add_argument('--weight_decay', type=float, default=d.weight_decay, help='Amount of weight decay')
-    p.add_argument('--mu_p_tilde', type=float, default=None, help='mu to use for new prior (BMRS_U: p1)')
-    p.add_argument('--n_epochs', type=int, default=d.n_epochs, help='The number of epochs to run')
-    p.add_argument('--seed', type=int, default=d.seed, help='Random seed')
-    _bool_flag(p, 'disable_pruning', 'Disables pruning (no gates: the None baseline)')
-    _bool_flag(p, 'debug', 'Debug mode (512 images, at most 2 epochs)')
-    p.add_argument('--compress_epochs', type=int, default=d.compress_epochs, help='Number of epochs to wait to compress (<= 0: never)')
-    p.add_argument('--kl_averaging', default=d.kl_averaging, choices=KL_AVERAGING, help='How to reduce KL divergence')
-    _bool_flag(p, 'pretrained', 'Start from --weights (a local checkpoint)')
-    _bool_flag(p, 'skip_exists', 'Do nothing if this run finished before with the same options and intact files '
-               '(else run, and say why on stderr)')
-    _bool_flag(p, 'overwrite', "Replace the record of a different run at this run's path (without it such a run is refused)")
-    p.add_argument('--tags', nargs='+', default=[], help='Tags to pass to wandb')
-    p.add_argument('--compression_percentage_file', help='A metrics file to pull the compression percentage from (L2, SNR, E[θ])')
-    _bool_flag(p, 'matched_release', 'With --compression_percentage_file: also prune every epoch with the default threshold '
-               '(L2 0.5, SNR 1, E[θ] 0.1) during training, as the released code does (PAPER.md §8, item 15)')
-    p.add_argument('--device', default=d.device, choices=DEVICES, help='Device (auto: cuda, then mps, then cpu)')
-    p.add_argument('--fine_tune_epochs', type=int, default=d.fine_tune_epochs, help='Fine-tuning epochs with frozen masks')
-    p.add_argument('--data_root', default=os.environ.get('BMRS_DATA_ROOT') or d.data_root,
-                   help='Data folder (see bmrs-data; default: $BMRS_DATA_ROOT, else ./data)')
-    p.add_argument('--p1', type=int, default=None, help='BMRS_U precision bits p1 (default 8)')
-    p.add_argument('--limit', type=int, default=None, help='Stratified subset of at most this many images per official set')
-    p.add_argument('--weights', help='Local checkpoint for --pretrained')
-    _bool_flag(p, 'save_reduced', 'Also save the physically reduced network and its efficiency report')
-    _bool_flag(p, 'wandb', 'Log to Weights & Biases')
-    _bool_flag(p, 'track_energy', 'Measure energy and CO2 (codecarbon or carbontracker must be installed)')
-    p.add_argument('--no_progress', dest='progress', action='store_false', help='No progress bars')
-    p.add_argument('--delta_f', default=d.delta_f, choices=DELTA_F,
-                   help="BMRS_N: the paper's Eq. 8 (default) or the release's value (+log(2 pi)/2, prunes more)")
-    p.add_argument('--noise_per', default=d.noise_per, choices=NOISE_PER,
-                   help="Training noise: one θ per example and unit (default; the paper, SBP) or per example and input "
-                        "element, i.e. per spatial position in conv layers (the released code)")
-    p.add_argument('--masks', default=d.masks, choices=MASKS,
-                   help="Pruning masks: a pruned unit stays pruned (default; Algorithm 1) or masks are recomputed at each "
-                        "compression and pruned units' weights zeroed, as the released code does")
+    for f in fields(TrainConfig):
+        kw = _option(f, docs.get(f.name))
+        if f.name == 'data_root': kw['default'] = os.environ.get('BMRS_DATA_ROOT') or f.default
+        p.add_argument(_CLI.get(f.name, {}).get('flag', f'--{f.name}'), dest=f.name, **kw)
     return p
 
-class _Terminated(BaseException):
-    "SIGTERM, raised like Ctrl-C's KeyboardInterrupt so that temporary files are removed on the way out."
-
-def _on_sigterm(signum, frame): raise _Terminated()
-
 def main(argv=None):
-    "Entry point of `bmrs-train`: exit status 0; 1 with one message for a run that cannot start or diverges; 130 / 143 on Ctrl-C / SIGTERM."
-    args = parser().parse_args(argv)
-    cfg = TrainConfig(**vars(args))
-    main_thread = threading.current_thread() is threading.main_thread()
-    old = signal.signal(signal.SIGTERM, _on_sigterm) if main_thread else None
-    try: rec = train(cfg)
-    except (ConfigError, bdata.DatasetNotFoundError, NonFiniteLoss, OSError, ValueError) as e:
-        print(f"bmrs-train: error: {e}", file=sys.stderr); sys.exit(1)
-    except (KeyboardInterrupt, _Terminated) as e:
-        sig, code = ('SIGTERM', 143) if isinstance(e, _Terminated) else ('Ctrl-C', 130)
-        print(f"bmrs-train: interrupted ({sig}): {cfg.name}-seed{cfg.seed} did not finish; no record written", file=sys.stderr)
-        sys.exit(code)
-    finally:
-        if main_thread: signal.signal(signal.SIGTERM, old)
+    "Entry point of `bmrs-train`: exit status 0; 2 for options or inputs that cannot work; 1 when a run fails; 130 / 143 on Ctrl-C / SIGTERM."
+    cfg = TrainConfig(**vars(parser().parse_args(argv)))
+    rec = run_cli('bmrs-train', lambda: train(cfg), usage=(ValueError, bdata.DatasetNotFoundError), failures=(NonFiniteLoss, OSError),
+                  interrupted=f"{cfg.name}-seed{cfg.seed} did not finish; no record written")
     m = rec['metrics']
     print(f"{cfg.name} seed {cfg.seed}: test top-1 {m['test_top1']:.2f}%  units pruned {m['unit_compression']:.2f}%  "
           f"parameters removed {m['param_compression']:.2f}%  -> {cfg.metrics_path}")

@@ -140,6 +140,6 @@ def test_tampered_compression_file(done, tmp_path):
     r = subprocess.run([exe('bmrs-train'), '--metrics_dir', str(tmp_path/'m'), '--output_dir', str(tmp_path/'o'), '--data_root', str(ROOT),
                         *TINY, '--pruning_class', 'l2', '--compression_percentage_file', str(rec_p)],
                        capture_output=True, text=True, timeout=300)
-    assert r.returncode == 1 and str(rec_p) in r.stderr and 'not valid JSON' in r.stderr, r.stderr
+    assert r.returncode == 2 and str(rec_p) in r.stderr and 'not valid JSON' in r.stderr, r.stderr
     assert 'Traceback' not in r.stderr and len(r.stderr.strip().splitlines()) == 1
     assert not (tmp_path/'m').exists() and not (tmp_path/'o').exists()

@@ -63,7 +63,7 @@ def test_end_to_end_record(root, tmp_path):
     for extra in ([], ['--skip_exists']):
         r4 = train(tmp_path, '--pruning_class', 'LogUniformApproximateDiracBMRPruningLayer', '--run_name', 'bmrsn',
                    '--learning_rate', '0.001', *extra)
-        assert r4.returncode == 1 and 'differs in learning_rate 0.01 → 0.001' in r4.stderr and '--run_name' in r4.stderr, r4.stderr
+        assert r4.returncode == 2 and 'differs in learning_rate 0.01 → 0.001' in r4.stderr and '--run_name' in r4.stderr, r4.stderr
         assert 'Traceback' not in r4.stderr and len(r4.stderr.strip().splitlines()) == 1, r4.stderr
     assert {p: p.stat().st_mtime_ns for p in tmp_path.rglob('*') if p.is_file()} == before
     # the checkpoint gone: --skip_exists runs again and says why
@@ -114,21 +114,49 @@ def test_none_baseline_has_no_gates(root, tmp_path):
 ])
 def test_bad_input(root, tmp_path, args, message):
     r = train(tmp_path, *args)
-    assert r.returncode != 0 and message in r.stderr, r.stderr
+    assert r.returncode == 2 and message in r.stderr, r.stderr
     assert 'Traceback' not in r.stderr
     assert not (tmp_path/'metrics').exists() and not (tmp_path/'output').exists()
 
 
+def test_exit_codes_documented():
+    "the exit statuses bmrs-train uses are bmrs.utils' (0 ok, 1 failed, 2 bad usage or input, 130 / 143 interrupted)"
+    from bmrs.utils import EXIT_OK, EXIT_FAILED, EXIT_USAGE
+    assert (EXIT_OK, EXIT_FAILED, EXIT_USAGE) == (0, 1, 2)
+
+
+def test_help_is_trainconfig():
+    "bmrs-train --help lists one option per TrainConfig field (the release's --mu_p_tilde among them), with its comment as help"
+    from dataclasses import fields
+    from bmrs.train import TrainConfig
+    r = cli('bmrs-train', '--help')
+    assert r.returncode == 0, r.stderr
+    text = ' '.join(r.stdout.split())
+    for f in fields(TrainConfig):
+        assert (f'--{f.name}' if f.name != 'progress' else '--no_progress') in text, f.name
+    assert "--mu_p_tilde MU_P_TILDE the release's name for mu_p (BMRS_N) or p1 (BMRS_U)" in text, text
+
+
+def test_mu_p_tilde_alias(root, tmp_path):
+    "the release's --mu_p_tilde 4 with BMRS_U is --p1 4: same run name, and the record holds p1 = 4"
+    r = train(tmp_path, '--pruning_class', 'LogUniformCDFBMRPruningLayer', '--mu_p_tilde', '4', '--n_epochs', '1', '--fine_tune_epochs', '0')
+    assert r.returncode == 0, r.stderr
+    rec = json.loads((tmp_path/'metrics'/'mlp-mnist-bmrs_u4-seed3.json').read_text())
+    assert (rec['config']['p1'], rec['config']['mu_p_tilde'], rec['config']['method']) == (4, None, 'bmrs_u4')
+    r = train(tmp_path, '--pruning_class', 'bmrs_u', '--mu_p_tilde', '4', '--p1', '6')
+    assert r.returncode == 2 and "--mu_p_tilde is the release's name for --p1 here" in r.stderr, r.stderr
+
+
 def test_missing_dataset(tmp_path):
     r = train(tmp_path, root=tmp_path/'empty')
-    assert r.returncode == 1 and 'bmrs-data fetch mnist' in r.stderr and 'Traceback' not in r.stderr, r.stderr
+    assert r.returncode == 2 and 'bmrs-data fetch mnist' in r.stderr and 'Traceback' not in r.stderr, r.stderr
     assert not (tmp_path/'metrics').exists()
 
 
 def test_unreadable_checkpoint(root, tmp_path):
     bad = tmp_path/'bad.pt'; bad.write_bytes(b'not a checkpoint')
     r = train(tmp_path, '--pretrained', '--weights', bad)
-    assert r.returncode == 1 and 'bad.pt' in r.stderr and 'Traceback' not in r.stderr, r.stderr
+    assert r.returncode == 2 and 'bad.pt' in r.stderr and 'Traceback' not in r.stderr, r.stderr
     assert not (tmp_path/'metrics').exists()
 
 
@@ -158,20 +186,20 @@ def test_bad_compression_file(root, tmp_path, text, message):
     "a bad --compression_percentage_file is found before training, naming the file"
     f = tmp_path/'target.json'; f.write_text(text)
     r = train(tmp_path, '--pruning_class', 'l2', '--compression_percentage_file', f)
-    assert r.returncode == 1 and message in r.stderr and str(f) in r.stderr, r.stderr
+    assert r.returncode == 2 and message in r.stderr and str(f) in r.stderr, r.stderr
     assert 'Traceback' not in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
     assert not (tmp_path/'metrics').exists() and not (tmp_path/'output').exists()
 
 
 @pytest.mark.parametrize('which', ['metrics_dir', 'output_dir'])
 def test_unwritable_dir(root, tmp_path, which):
-    "a metrics or output folder that cannot be written is found before training: one line naming it, exit 1"
+    "a metrics or output folder that cannot be written is found before training: one line naming it, exit 2"
     (tmp_path/'file').write_text('')
     bad = tmp_path/'file'/'sub'
     exe = ['--metrics_dir', tmp_path/'m', '--output_dir', tmp_path/'o']
     exe[exe.index(f'--{which}') + 1] = bad
     r = cli('bmrs-train', *exe, '--data_root', root, *SMALL, '--n_epochs', '50')
-    assert r.returncode == 1 and f"cannot write to {which} '{bad}'" in r.stderr, r.stderr
+    assert r.returncode == 2 and f"cannot write to {which} '{bad}'" in r.stderr, r.stderr
     assert 'Traceback' not in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
     assert not list(tmp_path.rglob('*.json')) and not list(tmp_path.rglob('*.pt'))
 
