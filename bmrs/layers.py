@@ -10,28 +10,20 @@ import torch
 from torch import nn, Tensor
 from .distributions import (LOG_A, LOG_B, LOGSIGMA_MIN, LOGSIGMA_MAX, _check_bounds,
                                 expected_theta, kl_loguniform, sample_theta, snr)
-from .reduction import delta_f_lognormal, delta_f_loguniform, prior_mass_loguniform
+from fastcore.basics import patch
+from .methods import CRITERIA, DEFAULT_THRESHOLDS, check_criterion, get_criterion
 
 # %% auto #0
-__all__ = ['CRITERIA', 'DELTA_F', 'NOISE_PER', 'DEFAULT_THRESHOLDS', 'check_criterion', 'NoiseGate', 'GateLinks', 'expected',
-           'forward', 'input_weight_norms', 'check_finite', 'delta_f', 'importance', 'keep', 'compress',
-           'LogUniformPruningLayer', 'LogUniformL2NormPruningLayer', 'LogUniformApproximateDiracBMRPruningLayer',
-           'LogUniformCDFBMRPruningLayer', 'gates', 'model_kl', 'compress_model', 'unit_compression', 'unit_counts',
-           'set_gates_enabled', 'fuse_gates', 'unfuse_gates', 'link_sequential', 'param_compression',
-           'release_param_compression', 'zero_pruned_release', 'gather_pruning_layers', 'calculate_model_kl',
-           'usable_neuron_pct', 'get_true_parameter_compression_percent', 'enable', 'disable']
+__all__ = ['DELTA_F', 'NOISE_PER', 'NoiseGate', 'GateLinks', 'LogUniformPruningLayer', 'LogUniformL2NormPruningLayer',
+           'LogUniformApproximateDiracBMRPruningLayer', 'LogUniformCDFBMRPruningLayer', 'gates', 'model_kl',
+           'prune_lowest', 'compress_model', 'unit_compression', 'unit_counts', 'set_gates_enabled', 'fuse_gates',
+           'unfuse_gates', 'link_sequential', 'param_compression', 'release_param_compression', 'zero_pruned_release',
+           'gather_pruning_layers', 'calculate_model_kl', 'compress', 'usable_neuron_pct',
+           'get_true_parameter_compression_percent', 'enable', 'disable']
 
 # %% ../nbs/02_layers.ipynb #9f46cba3
-CRITERIA = ('snr', 'l2', 'etheta', 'bmrs_n', 'bmrs_u')
 DELTA_F = ('eq8', 'release')          # BMRS_N's ΔF: the paper's Eq. 8 or the release's (+log(2π)/2)
 NOISE_PER = ('unit', 'element')       # training noise per example and unit (paper) or input element (release)
-DEFAULT_THRESHOLDS = dict(snr=1., l2=0.5, etheta=0.1, bmrs_n=0., bmrs_u=0.)
-
-def check_criterion(criterion):
-    "Return `criterion` if it is a known pruning criterion, else raise `ValueError`."
-    if criterion not in CRITERIA:
-        raise ValueError(f"unknown pruning criterion {criterion!r}; choose one of {', '.join(CRITERIA)}")
-    return criterion
 
 # %% ../nbs/02_layers.ipynb #c1fabeec
 class NoiseGate(nn.Module):
@@ -39,7 +31,7 @@ class NoiseGate(nn.Module):
     def __init__(self,
                  n_units:int,           # number of units (size of the input along `axis`)
                  axis:int=1,            # input dimension indexing the units (not 0, the batch)
-                 criterion='bmrs_n',    # one of `CRITERIA`
+                 criterion='bmrs_n',    # a registered criterion (`bmrs.methods.CRITERIA`)
                  threshold=None,        # decision threshold; default `DEFAULT_THRESHOLDS[criterion]`
                  p1:int=8,              # BMRS_U: reduced support ends at 2^-p1
                  p2:int=23,             # BMRS_U: reduced support starts at 2^-p2
@@ -58,7 +50,6 @@ class NoiseGate(nn.Module):
         if axis == 0: raise ValueError("axis=0 is the batch dimension; units live along another axis")
         _check_bounds(a, b)
         self.criterion = check_criterion(criterion)
-        if criterion == 'bmrs_u': prior_mass_loguniform(p1, p2, a, b)  # validates p1 and p2
         if not sigma_p > 0: raise ValueError(f"sigma_p must be > 0, got sigma_p={sigma_p!r}")
         if delta_f_variant not in DELTA_F: raise ValueError(f"delta_f_variant must be 'eq8' or 'release', got {delta_f_variant!r}")
         self.delta_f_variant = delta_f_variant
@@ -72,6 +63,8 @@ class NoiseGate(nn.Module):
         self.register_buffer('mask', torch.ones(n_units))
         self.links = GateLinks()
         self._cache = None
+        crit = get_criterion(criterion)
+        if crit.check: crit.check(self)   # e.g. BMRS_U validates p1 and p2
 
     def extra_repr(self):
         return (f"{self.n_units}, axis={self.axis}, criterion={self.criterion!r}, kept={int(self.mask.sum())}"
@@ -89,7 +82,8 @@ class GateLinks:
     def __repr__(self): return f"GateLinks(sources={[type(m).__name__ for m in self.sources]}, sinks={[type(m).__name__ for m, _ in self.sinks]})"
 
 # %% ../nbs/02_layers.ipynb #7aee1662
-def _param_shape(self, x):
+@patch
+def _param_shape(self:NoiseGate, x):
     "Broadcast shape for the per-unit vector against input `x`, checking `axis` and the size."
     ax = self.axis
     if not -x.ndim <= ax < x.ndim or ax % x.ndim == 0:
@@ -99,15 +93,15 @@ def _param_shape(self, x):
     shape = [1]*x.ndim
     shape[ax] = self.n_units
     return shape
-NoiseGate._param_shape = _param_shape
 
 # %% ../nbs/02_layers.ipynb #d0dd2ca0
-def _sigma(self): return self.logsigma.clamp(LOGSIGMA_MIN, LOGSIGMA_MAX).exp()
-def _mu(self): return self.mu.clamp(self.a, self.b) if self.clamp_mu else self.mu
-NoiseGate.sigma = property(_sigma)
-NoiseGate.mu_c = property(_mu)
+@patch(as_prop=True)
+def sigma(self:NoiseGate): return self.logsigma.clamp(LOGSIGMA_MIN, LOGSIGMA_MAX).exp()
+@patch(as_prop=True)
+def mu_c(self:NoiseGate): return self.mu.clamp(self.a, self.b) if self.clamp_mu else self.mu
 
-def expected(self):
+@patch
+def expected(self:NoiseGate):
     "E[theta] per unit, from the current parameters (cached until they change, and only outside autograd)."
     key = (self.mu._version, self.logsigma._version, self.mu.data_ptr(), self.logsigma.data_ptr(), self.mu.device)
     if torch.is_grad_enabled() and (self.mu.requires_grad or self.logsigma.requires_grad):
@@ -115,7 +109,6 @@ def expected(self):
     if self._cache is None or self._cache[0] != key:
         self._cache = (key, expected_theta(self.mu_c, self.sigma, self.a, self.b).detach())
     return self._cache[1]
-NoiseGate.expected = expected
 
 def _work(device): return torch.float32 if device.type == 'mps' else torch.float64
 
@@ -125,7 +118,8 @@ def _uniform(*size, device):
     dt = _work(device); fi = torch.finfo(dt)
     return torch.rand(*size, device=device, dtype=dt).clamp_(fi.tiny, 1 - fi.eps/2)
 
-def forward(self, x):
+@patch
+def forward(self:NoiseGate, x):
     "x * theta * mask: theta sampled per example and unit in training, E[theta] in eval."
     if not self.enabled: return x
     shape = self._param_shape(x)
@@ -144,10 +138,10 @@ def forward(self, x):
     else:
         gate = (self.expected()*self.mask).view(shape)
     return x*gate.to(x.dtype)
-NoiseGate.forward = forward
 
 # %% ../nbs/02_layers.ipynb #0bdd6112
-def input_weight_norms(self):
+@patch
+def input_weight_norms(self:NoiseGate):
     "L2 norm of each unit's input weights, from the linked source layers (rows of Linear / filters of Conv)."
     ws = [m.weight for m in self.links.sources if isinstance(m, (nn.Linear, nn.modules.conv._ConvNd))]
     if not ws: raise ValueError("the l2 criterion needs the layer feeding this gate: link it with link_sequential(...) "
@@ -156,75 +150,70 @@ def input_weight_norms(self):
              w.detach().transpose(0, 1).reshape(w.shape[1], -1).pow(2).sum(1) for w in ws)
     if sq.shape[0] != self.n_units: raise ValueError(f"linked source has {sq.shape[0]} output units, gate has {self.n_units}")
     return sq.sqrt()
-NoiseGate.input_weight_norms = input_weight_norms
 
 def _units(idx, n=8):
     "A short list of unit indices."
     return str(idx[:n])[:-1] + (f", ... ({len(idx)} units)]" if len(idx) > n else ']')
 
-def check_finite(self, name:str|None=None, criterion=None):
-    """Raise `ValueError` unless `mu` and `logsigma` (and for `criterion` 'l2' the input weights) are finite: such a
-    unit's output is NaN, and a NaN score would silently count as pruned. Names the gate (`name`, its module name in
-    the model) and the units. One device sync: call it per pruning decision, not per forward pass."""
+@patch
+def check_finite(self:NoiseGate, name:str|None=None, criterion=None):
+    """Raise `ValueError` unless `mu` and `logsigma` (and, for a criterion that reads them, the input weights) are
+    finite: such a unit's output is NaN, and a NaN score would silently count as pruned. Names the gate (`name`, its
+    module name in the model) and the units. One device sync: call it per pruning decision, not per forward pass."""
     label = f"gate {name!r}" if name else f"gate of {self.n_units} units"
     if self.mu.device.type == 'meta': raise ValueError(f"{label} is on the meta device: there are no values to prune by")
     ts = dict(mu=self.mu.detach(), logsigma=self.logsigma.detach())
-    if (criterion or self.criterion) == 'l2' and self.links.sources: ts['input weights'] = self.input_weight_norms()
+    crit = CRITERIA.get(criterion or self.criterion)
+    if crit is not None and crit.reads_weights and self.links.sources: ts['input weights'] = self.input_weight_norms()
     if bool(torch.stack([torch.isfinite(t).all() for t in ts.values()]).all()): return self
     bad = [f"{k} at units {_units((~torch.isfinite(t)).nonzero().flatten().tolist())}" for k, t in ts.items() if not torch.isfinite(t).all()]
     raise ValueError(f"{label} has non-finite {', '.join(bad)} (NaN or inf: training diverged?); "
                      "its output is NaN, so it cannot be pruned")
-NoiseGate.check_finite = check_finite
 
-def delta_f(self, criterion=None):
-    "Delta F (float64) per unit under BMRS_N or BMRS_U (`criterion` defaults to the gate's own)."
+# %% ../nbs/02_layers.ipynb #438ac58d
+@patch
+def delta_f(self:NoiseGate, criterion=None):
+    "Delta F (float64) per unit under a ΔF criterion such as BMRS_N or BMRS_U (`criterion` defaults to the gate's own)."
     c = criterion or self.criterion
+    crit = CRITERIA.get(c)
+    if crit is None or crit.delta_f is None:
+        raise ValueError(f"delta_f needs criterion {' or '.join(repr(k) for k, v in CRITERIA.items() if v.delta_f)}, got {c!r}")
     self.check_finite(criterion=c)
-    mu, sigma = self.mu_c.detach(), self.sigma.detach()
-    if c == 'bmrs_n':
-        df = delta_f_lognormal(mu, sigma, self.a, self.b, self.mu_p, self.sigma_p)
-        return df + 0.5*math.log(2*math.pi) if self.delta_f_variant == 'release' else df
-    if c == 'bmrs_u': return delta_f_loguniform(mu, sigma, self.a, self.b, self.p1, self.p2)
-    raise ValueError(f"delta_f needs criterion 'bmrs_n' or 'bmrs_u', got {c!r}")
-NoiseGate.delta_f = delta_f
+    return crit.delta_f(self)
 
-def importance(self, criterion=None):
+@patch
+def importance(self:NoiseGate, criterion=None):
     "Per-unit score, higher = more important, under `criterion` (default: the gate's own)."
-    c = check_criterion(criterion or self.criterion)
-    if c != 'bmrs_n' and c != 'bmrs_u': self.check_finite(criterion=c)   # delta_f checks its own
-    with torch.no_grad():
-        if c == 'snr': return snr(self.mu_c, self.sigma, self.a, self.b)
-        if c == 'etheta': return expected_theta(self.mu_c, self.sigma, self.a, self.b)
-        if c == 'l2': return self.input_weight_norms()
-        return -self.delta_f(c)
-NoiseGate.importance = importance
+    crit = get_criterion(criterion or self.criterion)
+    if crit.delta_f is None: self.check_finite(criterion=crit.name)   # delta_f checks its own
+    with torch.no_grad(): return crit.scores(self)
 
-def keep(self, criterion=None, threshold=None):
+@patch
+def keep(self:NoiseGate, criterion=None, threshold=None):
     "Boolean per unit: does `criterion` (default: the gate's own) keep it at `threshold`?"
-    c = check_criterion(criterion or self.criterion)
-    if threshold is None: threshold = self.threshold if (c == self.criterion and self.threshold is not None) else DEFAULT_THRESHOLDS[c]
-    if c in ('bmrs_n', 'bmrs_u'): return self.delta_f(c) < threshold
-    return self.importance(c) > threshold
-NoiseGate.keep = keep
+    crit = get_criterion(criterion or self.criterion)
+    if threshold is None: threshold = self.threshold if (crit.name == self.criterion and self.threshold is not None) else crit.threshold
+    if crit.delta_f is not None: return self.delta_f(crit.name) < threshold
+    return self.importance(crit.name) > threshold
 
-def compress(self, criterion=None, threshold=None, monotone=None):
+@patch
+def compress(self:NoiseGate, criterion=None, threshold=None, monotone=None):
     "Update the mask with `keep(criterion, threshold)`; pruned units stay pruned if `monotone`. Returns #pruned."
     k = self.keep(criterion, threshold).to(self.mask.device)
     if self.monotone if monotone is None else monotone: k = k & (self.mask > 0)
     self.mask.copy_(k.to(self.mask.dtype))
     return int((self.mask == 0).sum())
-NoiseGate.compress = compress
 
 # %% ../nbs/02_layers.ipynb #e461faf7
 _RELEASE_ONLY = ('umin', 'umax', 'pruning_eps')
 
-def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+@patch
+def _load_from_state_dict(self:NoiseGate, state_dict, prefix, *args, **kwargs):
     for k in ('mu', 'logsigma', 'mask'):
         v = state_dict.get(prefix + k)
         if v is not None and v.dim() != 1 and v.numel() == self.n_units: state_dict[prefix + k] = v.reshape(-1)
     for k in _RELEASE_ONLY: state_dict.pop(prefix + k, None)
     nn.Module._load_from_state_dict(self, state_dict, prefix, *args, **kwargs)
-NoiseGate._load_from_state_dict = _load_from_state_dict
 
 # %% ../nbs/02_layers.ipynb #a837526c
 def _seed_args(d, axis):
@@ -237,9 +226,17 @@ def _seed_args(d, axis):
         return int(np.prod(d)), -1
     return int(d[axis]), (axis + 1 if axis >= 0 else axis)
 
+def _refuse_unused(n_samples, eps, kl_averaging):
+    "The release's constructor options a bmrs gate cannot honour: refuse them rather than drop them."
+    if n_samples != 1: raise ValueError(f"n_samples={n_samples!r}: a gate draws one noise sample per forward pass (n_samples=1)")
+    if eps is not None: raise TypeError(f"eps={eps!r}: bmrs draws its uniforms strictly inside (0, 1) without the release's clamp; drop eps")
+    if kl_averaging is not None:
+        raise TypeError(f"kl_averaging={kl_averaging!r}: KL averaging is chosen for the whole model, model_kl(model, reduction=...)")
+
 class _SeedGate(NoiseGate):
     _criterion, _thresh = 'snr', 1.
-    def __init__(self, d, a=-20, b=0, n_samples=1, eps=1e-5, kl_averaging='sum', thresh=None, enabled=True, axis=-1, **kwargs):
+    def __init__(self, d, a=-20, b=0, n_samples=1, eps=None, kl_averaging=None, thresh=None, enabled=True, axis=-1, **kwargs):
+        _refuse_unused(n_samples, eps, kl_averaging)
         n, ax = _seed_args(d, axis)
         super().__init__(n, axis=ax, criterion=self._criterion, threshold=self._thresh if thresh is None else thresh,
                          a=a, b=b, enabled=enabled, **kwargs)
@@ -294,6 +291,23 @@ def model_kl(model:nn.Module,
     return total if reduction == 'sum' else total/n_data
 
 # %% ../nbs/02_layers.ipynb #f2560606
+def prune_lowest(gs:list,                  # gates, in module order
+                 scores,                   # one score per unit of `gs`, concatenated (higher = more important)
+                 percent:float,            # prune this % of all their units
+                 monotone:bool|None=False):# keep pruned units pruned (None: each gate's own `monotone`)
+    "Prune the `percent` % lowest `scores` of gates `gs` with one global threshold (ties: module order)."
+    n = sum(g.n_units for g in gs)
+    s = scores.detach().double().cpu() if isinstance(scores, Tensor) else torch.as_tensor(np.asarray(scores, dtype=np.float64))
+    if tuple(s.shape) != (n,): raise ValueError(f"scores must hold one value per unit ({n}), got shape {tuple(s.shape)}")
+    if not 0 <= percent <= 100: raise ValueError(f"percent must be in [0, 100], got percent={percent!r}")
+    prune = torch.zeros(n, dtype=torch.bool); prune[torch.argsort(s, stable=True)[:int(round(percent/100*n))]] = True
+    i = 0
+    for g in gs:
+        k = ~prune[i:i + g.n_units]; i += g.n_units
+        if g.monotone if monotone is None else monotone: k = k & (g.mask.cpu() > 0)
+        g.mask.copy_(k.to(g.mask))
+    return gs
+
 def compress_model(model:nn.Module,
                    criterion:str|None=None,   # override every gate's criterion
                    threshold:float|None=None, # override the criterion's threshold
@@ -307,16 +321,7 @@ def compress_model(model:nn.Module,
         for g in gs: g.compress(criterion, threshold, monotone)
         return unit_compression(model)
     if not 0 <= percent <= 100: raise ValueError(f"percent must be in [0, 100], got percent={percent!r}")
-    scores = [g.importance(criterion).double().cpu() for g in gs]
-    pooled = torch.cat(scores)
-    n_prune = int(round(percent/100*len(pooled)))
-    order = torch.argsort(pooled, stable=True)
-    prune = torch.zeros(len(pooled), dtype=torch.bool); prune[order[:n_prune]] = True
-    i = 0
-    for g, s in zip(gs, scores):
-        k = ~prune[i:i + len(s)]; i += len(s)
-        if g.monotone if monotone is None else monotone: k = k & (g.mask.cpu() > 0)
-        g.mask.copy_(k.to(g.mask))
+    prune_lowest(gs, torch.cat([g.importance(criterion).double().cpu() for g in gs]), percent, monotone)
     return unit_compression(model)
 
 def unit_compression(model:nn.Module) -> float:

@@ -10,7 +10,8 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 from . import layers as blayers
-from .layers import NoiseGate, GateLinks, check_criterion, gates, link_sequential
+from .layers import NoiseGate, GateLinks, gates, link_sequential
+from .methods import check_criterion, release_classes
 
 # %% auto #0
 __all__ = ['NETWORKS', 'make_gate', 'mlp', 'n_params', 'n_units', 'lenet5', 'Gated', 'add_gates', 'resnet', 'Logits', 'vit',
@@ -35,9 +36,8 @@ def make_gate(gate,            # criterion name, gate class, callable `f(n_units
     "One gate module for `n_units` units along `axis`, or None when `gate` is None."
     if gate is None: return None
     if isinstance(gate, str):
-        cls = getattr(blayers, gate, None)
-        if isinstance(cls, type) and issubclass(cls, NoiseGate) and gate[0].isupper(): gate = cls
-        else: return NoiseGate(n_units, axis=axis, criterion=check_criterion(gate), **gate_kwargs)
+        if gate not in release_classes(): return NoiseGate(n_units, axis=axis, criterion=check_criterion(gate), **gate_kwargs)
+        gate = getattr(blayers, gate)   # a release class name: its seed alias
     if isinstance(gate, type) and _seed_style(gate): g = _seed_call(gate, n_units, axis, **gate_kwargs)
     elif callable(gate): g = gate(n_units, axis=axis, **gate_kwargs)
     else: raise TypeError(f"gate must be a criterion name, a gate class, a callable or None, got {gate!r}")
