@@ -84,7 +84,7 @@ def test_limit_subset(root):
 
 def test_cli_unknown_dataset(tmp_path):
     r = bmrs_data('fetch', 'mnits', '--root', str(tmp_path))
-    assert r.returncode != 0
+    assert r.returncode == 2   # bad input (bmrs.utils: 2 for bad usage or input)
     assert "unknown dataset 'mnits'" in r.stderr and 'mnist' in r.stderr
     assert 'Traceback' not in r.stderr
 
@@ -92,10 +92,20 @@ def test_cli_unknown_dataset(tmp_path):
 @pytest.mark.parametrize('name', ['cifar10', 'tinyimagenet'])
 def test_cli_not_fetchable(tmp_path, name):
     r = bmrs_data('fetch', name, '--root', str(tmp_path))
-    assert r.returncode != 0
+    assert r.returncode == 2
     assert f'{name} cannot be fetched' in r.stderr and 'download=True' in r.stderr
     assert 'Traceback' not in r.stderr and not any(tmp_path.iterdir())
 
 
 def test_cli_missing_data_message(tmp_path):
     with pytest.raises(FileNotFoundError, match=re.escape(f'bmrs-data fetch mnist --root {tmp_path}')): load('mnist', tmp_path)
+
+
+def test_cli_usage(tmp_path):
+    "bmrs-data's usage errors and its help: argparse, exit 2, nothing written"
+    for args in ([], ['get', 'mnist'], ['fetch']):
+        r = bmrs_data(*args, '--root', str(tmp_path)) if args else bmrs_data()
+        assert r.returncode == 2 and r.stderr.startswith('usage: bmrs-data') and 'Traceback' not in r.stderr, (args, r.stderr)
+    r = bmrs_data('fetch', '--help')
+    assert r.returncode == 0 and 'datasets to fetch: mnist, fashion_mnist' in r.stdout, r.stdout
+    assert not any(tmp_path.iterdir())
