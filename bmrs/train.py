@@ -12,40 +12,28 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 from tqdm.auto import tqdm
-from .layers import (CRITERIA, DELTA_F, NOISE_PER, NoiseGate, gates, model_kl, compress_model, unit_compression, param_compression, release_param_compression, unit_counts,
+from .methods import CRITERIA, release_classes, criterion_of, method_name
+from .layers import (DELTA_F, NOISE_PER, NoiseGate, gates, model_kl, compress_model, unit_compression, param_compression, release_param_compression, unit_counts,
                          zero_pruned_release, _removed_params)
 from . import data as bdata
 from .utils import seed_everything, resolve_device, git_commit, environment, evaluate, run_cli
 from .files import FileError, safe_name, write_atomic, save_atomic, check_writable, read_json, sha256_file, verify_sha256
 
 # %% auto #0
-__all__ = ['PRUNING_CLASSES', 'NETWORKS', 'DATASETS', 'KL_AVERAGING', 'DEVICES', 'MASKS', 'CHOICES', 'criterion_of',
-           'TrainConfig', 'ConfigError', 'check_config', 'energy_tracker', 'read_compression', 'kl_term',
-           'NonFiniteLoss', 'train_epoch', 'make_optimizer', 'arch_of', 'build', 'read_record', 'run_path',
-           'verify_run_files', 'with_gate_params', 'train', 'config_of', 'load_run', 'config_changes', 'run_status',
-           'run_finished', 'parser', 'main', 'seed_everything', 'resolve_device', 'git_commit', 'environment',
+__all__ = ['PRUNING_CLASSES', 'NETWORKS', 'DATASETS', 'KL_AVERAGING', 'DEVICES', 'MASKS', 'CHOICES', 'TrainConfig', 'ConfigError',
+           'check_config', 'energy_tracker', 'read_compression', 'kl_term', 'NonFiniteLoss', 'train_epoch',
+           'make_optimizer', 'arch_of', 'build', 'read_record', 'run_path', 'verify_run_files', 'with_gate_params',
+           'config_of', 'load_run', 'config_changes', 'run_status', 'run_finished', 'start_run', 'run_metrics',
+           'write_run', 'train', 'parser', 'main', 'seed_everything', 'resolve_device', 'git_commit', 'environment',
            'evaluate']
 
 # %% ../nbs/05_train.ipynb #b46a5a8c
-PRUNING_CLASSES = {
-    'LogUniformPruningLayer': 'snr',
-    'LogUniformL2NormPruningLayer': 'l2',
-    'LogUniformApproximateDiracBMRPruningLayer': 'bmrs_n',
-    'LogUniformCDFBMRPruningLayer': 'bmrs_u',
-    'LogUniformEthetaPruningLayer': 'etheta',
-}
+PRUNING_CLASSES = release_classes()   # {release class name: criterion}, from bmrs.methods
 NETWORKS = ('mlp', 'lenet5', 'resnet18', 'resnet50', 'vit')
 DATASETS = ('mnist', 'cifar10', 'fashion_mnist', 'tinyimagenet')
 KL_AVERAGING = ('sum', 'mean', 'elbo')
 DEVICES = ('auto', 'cpu', 'cuda', 'mps')
 MASKS = ('monotone', 'release')       # Algorithm 1's masks or the release's (recomputed, weights zeroed)
-
-def criterion_of(pruning_class:str) -> str:
-    "The criterion name for a release class name or a criterion name."
-    c = PRUNING_CLASSES.get(pruning_class, pruning_class)
-    if c not in CRITERIA:
-        raise ValueError(f"unknown pruning class {pruning_class!r}; choose one of {', '.join(list(PRUNING_CLASSES) + list(CRITERIA))}")
-    return c
 
 # %% ../nbs/05_train.ipynb #67725969
 @dataclass
@@ -103,12 +91,9 @@ class TrainConfig:
     def criterion(self): return None if self.disable_pruning else criterion_of(self.pruning_class)
     @property
     def method(self):
-        "Short method label used in names and tables (None, L2, SNR, E[θ], BMRS_N, BMRS_U-p1)."
+        "The method name used in run names and tables (`bmrs.methods.method_name`)."
         c = self.criterion
-        if c is None: return 'none'
-        if c == 'bmrs_n' and self.delta_f == 'release': return 'bmrs_n_release'
-        if self.matched_release: return f'{c}_release'
-        return f'bmrs_u{self.p1_value}' if c == 'bmrs_u' else c
+        return method_name(c, self.p1_value if c == 'bmrs_u' else 8, self.delta_f, self.matched_release)
     @property
     def p1_value(self):
         if self.p1 is not None: return int(self.p1)
@@ -327,8 +312,67 @@ def _compress(model, cfg, percent=None):
     compress_model(model, percent=percent, monotone=False if release else None)
     if release: zero_pruned_release(model)
 
-def train(cfg:TrainConfig, splits:bdata.DataSplits|None=None, model:nn.Module|None=None) -> dict:
-    "Run one configuration end to end; returns the record written to `cfg.metrics_path`."
+# %% ../nbs/05_train.ipynb #95f7c1d9
+def config_of(record) -> TrainConfig:
+    "The `TrainConfig` of a run record (`train`'s return value, or the path of its JSON)."
+    names = {f.name for f in fields(TrainConfig)}
+    return TrainConfig(**{k: v for k, v in read_record(record)[0]['config'].items() if k in names})
+
+def _load_state(ck:Path) -> dict:
+    "The state dict in checkpoint `ck` (tensors only: never unpickles code); `FileError` naming it if it is not one."
+    if ck.is_file() and ck.stat().st_size == 0: raise FileError(f"checkpoint {str(ck)!r} is empty")
+    try: obj = torch.load(ck, map_location='cpu', weights_only=True)
+    except FileNotFoundError: raise FileError(f"checkpoint not found: {str(ck)!r}") from None
+    except Exception as e:
+        raise FileError(f"checkpoint {str(ck)!r} is truncated or not a torch checkpoint ({type(e).__name__})") from None
+    if not (isinstance(obj, dict) and isinstance(obj.get('state_dict'), dict)):
+        raise FileError(f"checkpoint {str(ck)!r} holds no 'state_dict': not a bmrs-train checkpoint")
+    return obj['state_dict']
+
+def load_run(record, checkpoint=None) -> tuple[nn.Module, TrainConfig]:
+    """A run's trained network on the CPU in eval mode, rebuilt with every option it was trained with, and its config.
+    `record`: `train`'s return value or the path of its JSON; `checkpoint` overrides the record's checkpoint path.
+    The record's checkpoint is verified against its recorded SHA-256 (older records without one: not verified)."""
+    from bmrs.models import build_model
+    rec, base = read_record(record); cfg = config_of(rec)
+    if checkpoint is not None: ck = Path(checkpoint)
+    else: verify_run_files(rec, base, ['checkpoint']); ck = run_path(rec, 'checkpoint', base)
+    state = _load_state(ck)
+    model = build_model(**arch_of(cfg, bdata.dataset_info(cfg.dataset)))
+    try: model.load_state_dict(state)
+    except RuntimeError as e:
+        raise FileError(f"checkpoint {str(ck)!r} does not fit run {cfg.name}-seed{cfg.seed}'s network: "
+                        f"{str(e).splitlines()[0]}") from None
+    return model.eval(), cfg
+
+_NOT_RUN_OPTIONS = ('metrics_dir', 'output_dir', 'data_root', 'progress', 'skip_exists', 'overwrite', 'tags', 'wandb', 'track_energy')
+
+def config_changes(old:TrainConfig, new:TrainConfig) -> dict:
+    "{option: (old value, new value)} for the options that change what a run computes (not where files go, bars, logging)."
+    a, b = asdict(old), asdict(new)
+    return {k: (a[k], b[k]) for k in a if k not in _NOT_RUN_OPTIONS and a[k] != b[k]}
+
+def run_status(cfg:TrainConfig) -> tuple[str, str]:
+    """('finished' | 'absent' | 'broken' | 'different', why) for the record at `cfg.metrics_path`: finished only with the
+    same options and every file it names present and (where a digest is recorded) unaltered."""
+    p = cfg.metrics_path
+    if not p.exists(): return 'absent', f"no record at {p}"
+    try: rec, base = read_record(p); old = config_of(rec)
+    except (FileError, TypeError) as e: return 'broken', f"the record at {p} is unusable: {e}"
+    if d := config_changes(old, cfg):
+        return 'different', f"the record at {p} differs in " + ', '.join(f"{k} {v[0]!r} → {v[1]!r}" for k, v in d.items())
+    try: verify_run_files(rec, base)
+    except FileError as e: return 'broken', f"the record at {p} has the same options but {e}"
+    return 'finished', "finished with the same options"
+
+def run_finished(cfg:TrainConfig) -> bool:
+    "Whether `cfg`'s run has finished before with the same options and intact files (see `run_status`)."
+    return run_status(cfg)[0] == 'finished'
+
+# %% ../nbs/05_train.ipynb #7ca22c08
+def start_run(cfg:TrainConfig) -> dict|None:
+    """Check `cfg` and the record at its path: that finished record if `skip_exists` may skip the run, else None (run it);
+    `ConfigError` if the record is another run's (unless `overwrite`). Says on stderr why a run is skipped or run again."""
     check_config(cfg)
     status, why = run_status(cfg)
     if status == 'finished' and cfg.skip_exists:
@@ -337,6 +381,72 @@ def train(cfg:TrainConfig, splits:bdata.DataSplits|None=None, model:nn.Module|No
     if status == 'different' and not cfg.overwrite:
         raise ConfigError(f"{why}: that is another run; give this one its own --run_name, or --overwrite to replace it")
     if cfg.skip_exists or status in ('different', 'broken'): print(f"running: {why}", file=sys.stderr)
+    return None
+
+# %% ../nbs/05_train.ipynb #5ca970c1
+def run_metrics(model:nn.Module, # the tested network (best checkpoint)
+                val:dict, test:dict, # its `evaluate` results on the validation and test sets
+                stale:float|None, # test top-1 with the last epoch's gates (the release's E[θ] test), None without gates
+                best_epoch:int, # epoch of the best checkpoint (0: the final compression)
+                match_pct:float|None, # the unit compression a matched run was given
+                times:dict, # seconds per phase
+                energy:dict|None=None, # the energy tracker's result
+               ) -> dict:
+    "The record's metrics: accuracy, unit and parameter compression (ours; the release's count as `param_compression_release`), parameter counts, units kept per layer, times."
+    gated = bool(gates(model))
+    removed, total = _removed_params(model) if gated else (0, sum(p.numel() for p in model.parameters() if p.requires_grad))
+    gate_params = sum(2*g.n_units for g in gates(model))
+    metrics = dict(val_top1=val['top1'], val_top5=val['top5'], test_top1=test['top1'], test_top5=test['top5'],
+                   unit_compression=unit_compression(model), param_compression=param_compression(model) if gated else 0.,
+                   n_params=total, n_params_removed=removed, n_gate_params=gate_params,
+                   n_params_without_gates=total - gate_params, layers=unit_counts(model),
+                   best_epoch=best_epoch, match_unit_compression=match_pct,
+                   test_top1_stale_etheta=stale, times=times)
+    if energy is not None: metrics['energy'] = energy
+    metrics['compression'] = metrics['unit_compression']                              # the release's key
+    metrics['true_parameter_compression_pct'] = metrics['param_compression']          # the release's table key
+    metrics['param_compression_release'] = release_param_compression(model) if gated else 0.  # the release's count
+    return metrics
+
+# %% ../nbs/05_train.ipynb #2b1257c8
+def _csv(rows):
+    import io
+    if not rows: return ''
+    keys = list(dict.fromkeys(k for r in rows for k in r))
+    s = io.StringIO(); w = csv.DictWriter(s, keys); w.writeheader(); w.writerows(rows)
+    return s.getvalue()
+
+def _wandb_start(cfg):
+    import wandb
+    return wandb.init(name=f"{cfg.name}-seed{cfg.seed}", tags=list(cfg.tags), config=asdict(cfg))
+
+def _save_reduced(model, cfg, splits, out):
+    from bmrs.reduce import reduce_and_report
+    reduce_and_report(model, splits.test.x[:1], out/'reduced', arch_of(cfg, splits))
+    return out/'reduced'
+
+def write_run(cfg:TrainConfig, model:nn.Module, metrics:dict, rows:list[dict], # the run, its tested network, `run_metrics`, per-epoch rows
+              splits:bdata.DataSplits, n_epochs:int, device, # its data (for `save_reduced`), epochs run, device
+             ) -> dict:
+    """Write the run's checkpoint, reduced network (`save_reduced`), per-epoch CSV and, last, its record naming them
+    (paths relative to the record, SHA-256 of each); returns the record. A record on disk means a finished run."""
+    out, mp = Path(cfg.output_dir)/f"{cfg.name}-seed{cfg.seed}", cfg.metrics_path
+    files = dict(epochs_csv=mp.with_suffix('.csv'), checkpoint=out/'model.pt')
+    record = dict(config={**asdict(cfg), 'criterion': cfg.criterion, 'method': cfg.method, 'n_epochs_run': n_epochs},
+                  environment=environment(device), metrics=metrics)
+    mp.unlink(missing_ok=True)           # an older record no longer describes the files about to be replaced
+    save_atomic(dict(state_dict=model.state_dict(), config=record['config']), files['checkpoint'])
+    if cfg.save_reduced: files['reduced'] = _save_reduced(model, cfg, splits, out)
+    write_atomic(files['epochs_csv'], _csv(rows))
+    record['files'] = {k: os.path.relpath(Path(v).resolve(), mp.parent.resolve()) for k, v in files.items()}  # relative to the record
+    record['sha256'] = {k: _digests(Path(v)) for k, v in files.items()}
+    write_atomic(mp, json.dumps(record, indent=1, default=str))          # last: a record means a finished run
+    return record
+
+# %% ../nbs/05_train.ipynb #7e32d7c2
+def train(cfg:TrainConfig, splits:bdata.DataSplits|None=None, model:nn.Module|None=None) -> dict:
+    "Run one configuration end to end; returns the record written to `cfg.metrics_path`."
+    if (done := start_run(cfg)) is not None: return done
     device = resolve_device(cfg.device)
     n_epochs = min(cfg.n_epochs, 2) if cfg.debug else cfg.n_epochs
     limit = 512 if cfg.debug and cfg.limit is None else cfg.limit
@@ -400,103 +510,10 @@ def train(cfg:TrainConfig, splits:bdata.DataSplits|None=None, model:nn.Module|No
     val, test = evaluate(model, splits.val, device), evaluate(model, splits.test, device)
     times['test'] = time.perf_counter() - t
     stale = evaluate(with_gate_params(model, last), splits.test, device)['top1'] if gated else None  # not timed
-    removed, total = _removed_params(model) if gated else (0, sum(p.numel() for p in model.parameters() if p.requires_grad))
-    gate_params = sum(2*g.n_units for g in gates(model))
-    metrics = dict(val_top1=val['top1'], val_top5=val['top5'], test_top1=test['top1'], test_top5=test['top5'],
-                   unit_compression=unit_compression(model), param_compression=param_compression(model) if gated else 0.,
-                   n_params=total, n_params_removed=removed, n_gate_params=gate_params,
-                   n_params_without_gates=total - gate_params, layers=unit_counts(model),
-                   best_epoch=best['epoch'], match_unit_compression=match_pct,
-                   test_top1_stale_etheta=stale, times=times)
-    if energy is not None: metrics['energy'] = energy.stop()
-    metrics['compression'] = metrics['unit_compression']                              # the release's key
-    metrics['true_parameter_compression_pct'] = metrics['param_compression']          # the release's table key
-    metrics['param_compression_release'] = release_param_compression(model) if gated else 0.  # the release's count
-    out, mp = Path(cfg.output_dir)/f"{cfg.name}-seed{cfg.seed}", cfg.metrics_path
-    files = dict(epochs_csv=mp.with_suffix('.csv'), checkpoint=out/'model.pt')
-    record = dict(config={**asdict(cfg), 'criterion': cfg.criterion, 'method': cfg.method, 'n_epochs_run': n_epochs},
-                  environment=environment(device), metrics=metrics)
-    mp.unlink(missing_ok=True)           # an older record no longer describes the files about to be replaced
-    save_atomic(dict(state_dict=model.state_dict(), config=record['config']), files['checkpoint'])
-    if cfg.save_reduced: files['reduced'] = _save_reduced(model, cfg, splits, out)
-    write_atomic(files['epochs_csv'], _csv(rows))
-    record['files'] = {k: os.path.relpath(Path(v).resolve(), mp.parent.resolve()) for k, v in files.items()}  # relative to the record
-    record['sha256'] = {k: _digests(Path(v)) for k, v in files.items()}
-    write_atomic(mp, json.dumps(record, indent=1, default=str))          # last: a record means a finished run
+    metrics = run_metrics(model, val, test, stale, best['epoch'], match_pct, times, energy.stop() if energy is not None else None)
+    record = write_run(cfg, model, metrics, rows, splits, n_epochs, device)
     if wb: wb.log({f"final/{k}": v for k, v in metrics.items() if isinstance(v, (int, float))}); wb.finish()
     return record
-
-def _csv(rows):
-    import io
-    if not rows: return ''
-    keys = list(dict.fromkeys(k for r in rows for k in r))
-    s = io.StringIO(); w = csv.DictWriter(s, keys); w.writeheader(); w.writerows(rows)
-    return s.getvalue()
-
-def _wandb_start(cfg):
-    import wandb
-    return wandb.init(name=f"{cfg.name}-seed{cfg.seed}", tags=list(cfg.tags), config=asdict(cfg))
-
-def _save_reduced(model, cfg, splits, out):
-    from bmrs.reduce import reduce_and_report
-    reduce_and_report(model, splits.test.x[:1], out/'reduced', arch_of(cfg, splits))
-    return out/'reduced'
-
-def config_of(record) -> TrainConfig:
-    "The `TrainConfig` of a run record (`train`'s return value, or the path of its JSON)."
-    names = {f.name for f in fields(TrainConfig)}
-    return TrainConfig(**{k: v for k, v in read_record(record)[0]['config'].items() if k in names})
-
-def _load_state(ck:Path) -> dict:
-    "The state dict in checkpoint `ck` (tensors only: never unpickles code); `FileError` naming it if it is not one."
-    if ck.is_file() and ck.stat().st_size == 0: raise FileError(f"checkpoint {str(ck)!r} is empty")
-    try: obj = torch.load(ck, map_location='cpu', weights_only=True)
-    except FileNotFoundError: raise FileError(f"checkpoint not found: {str(ck)!r}") from None
-    except Exception as e:
-        raise FileError(f"checkpoint {str(ck)!r} is truncated or not a torch checkpoint ({type(e).__name__})") from None
-    if not (isinstance(obj, dict) and isinstance(obj.get('state_dict'), dict)):
-        raise FileError(f"checkpoint {str(ck)!r} holds no 'state_dict': not a bmrs-train checkpoint")
-    return obj['state_dict']
-
-def load_run(record, checkpoint=None) -> tuple[nn.Module, TrainConfig]:
-    """A run's trained network on the CPU in eval mode, rebuilt with every option it was trained with, and its config.
-    `record`: `train`'s return value or the path of its JSON; `checkpoint` overrides the record's checkpoint path.
-    The record's checkpoint is verified against its recorded SHA-256 (older records without one: not verified)."""
-    from bmrs.models import build_model
-    rec, base = read_record(record); cfg = config_of(rec)
-    if checkpoint is not None: ck = Path(checkpoint)
-    else: verify_run_files(rec, base, ['checkpoint']); ck = run_path(rec, 'checkpoint', base)
-    state = _load_state(ck)
-    model = build_model(**arch_of(cfg, bdata.dataset_info(cfg.dataset)))
-    try: model.load_state_dict(state)
-    except RuntimeError as e:
-        raise FileError(f"checkpoint {str(ck)!r} does not fit run {cfg.name}-seed{cfg.seed}'s network: "
-                        f"{str(e).splitlines()[0]}") from None
-    return model.eval(), cfg
-
-_NOT_RUN_OPTIONS = ('metrics_dir', 'output_dir', 'data_root', 'progress', 'skip_exists', 'overwrite', 'tags', 'wandb', 'track_energy')
-
-def config_changes(old:TrainConfig, new:TrainConfig) -> dict:
-    "{option: (old value, new value)} for the options that change what a run computes (not where files go, bars, logging)."
-    a, b = asdict(old), asdict(new)
-    return {k: (a[k], b[k]) for k in a if k not in _NOT_RUN_OPTIONS and a[k] != b[k]}
-
-def run_status(cfg:TrainConfig) -> tuple[str, str]:
-    """('finished' | 'absent' | 'broken' | 'different', why) for the record at `cfg.metrics_path`: finished only with the
-    same options and every file it names present and (where a digest is recorded) unaltered."""
-    p = cfg.metrics_path
-    if not p.exists(): return 'absent', f"no record at {p}"
-    try: rec, base = read_record(p); old = config_of(rec)
-    except (FileError, TypeError) as e: return 'broken', f"the record at {p} is unusable: {e}"
-    if d := config_changes(old, cfg):
-        return 'different', f"the record at {p} differs in " + ', '.join(f"{k} {v[0]!r} → {v[1]!r}" for k, v in d.items())
-    try: verify_run_files(rec, base)
-    except FileError as e: return 'broken', f"the record at {p} has the same options but {e}"
-    return 'finished', "finished with the same options"
-
-def run_finished(cfg:TrainConfig) -> bool:
-    "Whether `cfg`'s run has finished before with the same options and intact files (see `run_status`)."
-    return run_status(cfg)[0] == 'finished'
 
 # %% ../nbs/05_train.ipynb #844b8bee
 _CLI = dict(metrics_dir=dict(required=True), output_dir=dict(required=True), tags=dict(nargs='+'),
