@@ -10,14 +10,15 @@ from pathlib import Path
 import yaml
 from tqdm.auto import tqdm
 import bmrs
+from .utils import run_cli
 from .files import FileError, atomic_path, check_writable, read_json, sha256_file, write_atomic
 
 # %% auto #0
 __all__ = ['PACKAGE', 'EXPERIMENTS', 'GRIDS', 'FINISHED', 'SEEDED', 'LOCK', 'grid_path', 'notebook_path', 'tagged_notebook',
-           'notebook_parameters', 'method_options', 'GridError', 'load_grid', 'Run', 'expand', 'order_runs',
-           'parse_shard', 'shard', 'parse_only', 'select_runs', 'run_parameters', 'notebook_complete', 'param_changes',
-           'run_state', 'mark_finished', 'execute', 'lock_holder', 'claim', 'name_worker', 'release', 'run_report',
-           'run_grid', 'parser', 'main']
+           'notebook_parameters', 'GridError', 'load_grid', 'Run', 'expand', 'order_runs', 'parse_shard', 'shard',
+           'parse_only', 'select_runs', 'run_parameters', 'notebook_complete', 'param_changes', 'run_state',
+           'mark_finished', 'execute', 'lock_holder', 'claim', 'name_worker', 'release', 'run_report', 'run_grid',
+           'parser', 'main']
 
 # %% ../nbs/09_grid.ipynb #8cbe77e4
 PACKAGE = Path(bmrs.__file__).resolve().parent
@@ -73,14 +74,7 @@ def _notebook_parameters(path:str, mtime_ns:int) -> dict:
     return out
 
 # %% ../nbs/09_grid.ipynb #0944371c
-def method_options(method:str) -> dict:
-    "`bmrs.train` options of a method name: 'none', 'l2', 'snr', 'etheta', 'bmrs_n', 'bmrs_n_release' or 'bmrs_uP'."
-    if method == 'none': return dict(disable_pruning=True)
-    if method in ('l2', 'snr', 'etheta', 'bmrs_n'): return dict(pruning_class=method)
-    if method == 'bmrs_n_release': return dict(pruning_class='bmrs_n', delta_f='release')
-    m = re.fullmatch(r'bmrs_u(\d+)', str(method))
-    if m and 0 <= int(m[1]) < 23: return dict(pruning_class='bmrs_u', p1=int(m[1]))
-    raise ValueError(f"unknown method {method!r}; choose none, l2, snr, etheta, bmrs_n, bmrs_n_release or bmrs_uP (0 <= P < 23)")
+from .methods import method_options   # `bmrs.train` options of a method name; the registry declares the names
 
 # %% ../nbs/09_grid.ipynb #321fa770
 _EXP_KEYS = {'notebook', 'name', 'base', 'grid', 'where', 'match'}
@@ -612,21 +606,16 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument('--no_progress', dest='progress', action='store_false', help='no progress bar')
     return p
 
-def _interrupt(signum, frame): raise KeyboardInterrupt
+def _start(a) -> dict:
+    "Check the options that argparse cannot and run the grid (`run_grid`'s result)."
+    if a.shard: parse_shard(a.shard)
+    if a.jobs < 1: raise ValueError(f"--jobs must be >= 1, got {a.jobs}")
+    return run_grid(a.grid, a.out, a.shard, a.jobs, a.dry_run, a.kernel, a.report, a.data_root, a.progress, parse_only(a.only))
 
 def main(argv=None):
-    "Entry point of `bmrs-grid`."
+    "Entry point of `bmrs-grid`: exit status 0; 2 for a bad grid, option or --out, or changed finished runs; 1 when a run failed; 130 / 143 on Ctrl-C / SIGTERM."
     a = parser().parse_args(argv)
-    signal.signal(signal.SIGTERM, _interrupt)
-    try:
-        if a.shard: parse_shard(a.shard)
-        if a.jobs < 1: raise ValueError(f"--jobs must be >= 1, got {a.jobs}")
-        only = parse_only(a.only)
-        res = run_grid(a.grid, a.out, a.shard, a.jobs, a.dry_run, a.kernel, a.report, a.data_root, a.progress, only)
-    except (GridError, FileNotFoundError, ValueError) as e:
-        print(f"bmrs-grid: error: {e}", file=sys.stderr); sys.exit(2)
-    except KeyboardInterrupt:
-        sys.exit(130)
+    res = run_cli('bmrs-grid', lambda: _start(a), usage=(GridError, FileNotFoundError, ValueError), failures=(OSError,))
     if a.dry_run: return
     n = len(res['runs'])
     print(f"{n} runs: {len(res['skipped'])} already finished, {len(res['ran'])} ran, {len(res['failed'])} failed, "
