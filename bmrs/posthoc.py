@@ -14,43 +14,30 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 from .distributions import LOG_A, LOG_B
-from .layers import gates, compress_model, unit_compression, param_compression
+from .layers import gates, compress_model, prune_lowest, unit_compression, param_compression
+from .methods import POSTHOC_METHODS, EXTRA_METHODS, METHODS_REGISTRY, get_method, label, is_bmrs
 from .train import TrainConfig, train_epoch, make_optimizer
 from .utils import evaluate, seed_everything, resolve_device, environment
 from .files import write_atomic
 from . import data as bdata
 
 # %% auto #0
-__all__ = ['METHODS', 'EXTRA_METHODS', 'LABELS', 'parse_method', 'label', 'is_bmrs', 'bmrs_u_precision', 'method_settings',
-           'unit_scores', 'unit_delta_f', 'stop_percent', 'prune_by_scores', 'prune', 'prune_at_stop', 'pruned_mask',
-           'valid_for', 'unit_grad_norms', 'attach_grad_norms', 'finetune_eval', 'sweep_point', 'sweep_fingerprint',
-           'SweepCheckpoint', 'sweep_levels', 'sweep', 'method_colors', 'plot_sweep', 'unit_table', 'sweep_record',
-           'write_sweep', 'read_sweep', 'rank_correlations', 'plot_rank_correlations', 'logtheta_density',
-           'plot_figure1', 'plot_p1']
+__all__ = ['METHODS', 'parse_method', 'bmrs_u_precision', 'method_settings', 'unit_scores', 'unit_delta_f', 'stop_percent',
+           'prune_by_scores', 'prune', 'prune_at_stop', 'pruned_mask', 'valid_for', 'unit_grad_norms',
+           'attach_grad_norms', 'finetune_eval', 'sweep_point', 'sweep_fingerprint', 'SweepCheckpoint', 'sweep_levels',
+           'sweep', 'method_colors', 'plot_sweep', 'unit_table', 'sweep_record', 'write_sweep', 'read_sweep',
+           'rank_correlations', 'plot_rank_correlations', 'logtheta_density', 'plot_figure1', 'plot_p1']
 
 # %% ../nbs/06_posthoc.ipynb #55d31d6c
-METHODS = ('l2', 'snr', 'etheta', 'bmrs_n', 'bmrs_u8', 'bmrs_u4')
-EXTRA_METHODS = ('grad', 'bmrs_n_release')  # gradient-based pruning (App. E, Fig. 5); BMRS_N with the release's ΔF
-LABELS = {'none': 'None', 'l2': 'L2', 'etheta': 'E[θ]', 'snr': 'SNR', 'bmrs_n': 'BMRS_N',
-          'bmrs_n_release': 'BMRS_N (release ΔF)', 'bmrs_u8': 'BMRS_U-8', 'bmrs_u4': 'BMRS_U-4', 'grad': 'Grad'}
+METHODS = POSTHOC_METHODS   # the post-training methods of Fig. 2 (`bmrs.methods` declares every method name)
 
 def parse_method(method:str) -> tuple[str, int|None]:
-    "(criterion, p1) of a method name: 'bmrs_u8' → ('bmrs_u', 8), 'snr' → ('snr', None)."
-    if method in ('l2', 'snr', 'etheta', 'bmrs_n', 'grad'): return method, None
-    if method == 'bmrs_n_release': return 'bmrs_n', None     # same ranking as bmrs_n (ΔF + ½ log 2π), other stop point
-    m = re.fullmatch(r'bmrs_u(\d+)', method)
-    if m and 0 <= int(m[1]) < 23: return 'bmrs_u', int(m[1])
-    raise ValueError(f"unknown post-training method {method!r}; choose one of {', '.join(METHODS + EXTRA_METHODS)} (or bmrs_uP, 0 <= P < 23)")
-
-def label(method:str) -> str:
-    "Display name of a method: 'bmrs_u8' → 'BMRS_U-8'."
-    if method in LABELS: return LABELS[method]
-    m = re.fullmatch(r'bmrs_u(\d+)', method)
-    return f'BMRS_U-{m[1]}' if m else method
-
-def is_bmrs(method:str) -> bool:
-    "Does `method` decide by ΔF (and so stop where ΔF < 0)?"
-    return parse_method(method)[0] in ('bmrs_n', 'bmrs_u')
+    "(criterion, p1) of a post-training method name: 'bmrs_u8' → ('bmrs_u', 8), 'snr' → ('snr', None)."
+    choices = POSTHOC_METHODS + EXTRA_METHODS
+    m = get_method(method, 'post-training method', choices)
+    if m.criterion is None or m.matched_release:   # 'none' and matched baselines rank nothing after training
+        raise ValueError(f"unknown post-training method {method!r}; choose one of {', '.join(choices)} (or bmrs_uP, 0 <= P < 23)")
+    return m.criterion, m.p1
 
 # %% ../nbs/06_posthoc.ipynb #58be2588
 @contextmanager
@@ -71,7 +58,7 @@ def method_settings(model:nn.Module, method:str):
     gs = gates(model); old = [g.delta_f_variant for g in gs]
     try:
         if c == 'bmrs_n':
-            for g in gs: g.delta_f_variant = 'release' if method == 'bmrs_n_release' else 'eq8'
+            for g in gs: g.delta_f_variant = get_method(method).delta_f or 'eq8'
         with bmrs_u_precision(model, p1): yield model
     finally:
         for g, v in zip(gs, old): g.delta_f_variant = v
@@ -106,14 +93,7 @@ def prune_by_scores(model:nn.Module,
                     scores,                # one score per unit, gates in module order (as `unit_scores`)
                     percent:float) -> float:
     "Prune the `percent` % lowest `scores` of `model` with one global threshold (ties: module order), recomputing every mask; returns unit %."
-    gs = gates(model); n = sum(g.n_units for g in gs)
-    s = np.asarray(scores, dtype=float)
-    if s.shape != (n,): raise ValueError(f"scores must hold one value per unit ({n}), got shape {s.shape}")
-    if not 0 <= percent <= 100: raise ValueError(f"percent must be in [0, 100], got percent={percent!r}")
-    keep = np.ones(n, dtype=bool); keep[np.argsort(s, kind='stable')[:int(round(percent/100*n))]] = False
-    i = 0
-    for g in gs:
-        g.mask.copy_(torch.as_tensor(keep[i:i + g.n_units]).to(g.mask)); i += g.n_units
+    prune_lowest(gates(model), scores, percent, monotone=False)
     return unit_compression(model)
 
 def prune(model:nn.Module, method:str, percent:float) -> float:
@@ -335,8 +315,8 @@ def method_colors(methods) -> dict:
     "A fixed colour per method (same colours in every figure)."
     import seaborn as sns
     pal = sns.color_palette('colorblind', 10)
-    fixed = dict(none=pal[7], l2=pal[0], snr=pal[1], etheta=pal[4], bmrs_n=pal[2], bmrs_u8=pal[3], bmrs_u4=pal[8],
-                 grad=(.15, .15, .15))
+    fixed = {k: pal[m.colour] if isinstance(m.colour, int) else m.colour   # `bmrs.methods`: palette index or RGB
+             for k, m in METHODS_REGISTRY.items() if m.colour is not None}
     extra = iter(pal[5:7] + pal[9:])
     return {m: fixed[m] if m in fixed else next(extra, pal[7]) for m in methods}
 

@@ -10,16 +10,16 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from .train import TrainConfig
-from .posthoc import label, is_bmrs, method_colors, read_sweep
+from .methods import METHOD_ORDER, SWEEP_METHOD_ORDER, RUNTIME_METHODS, label, is_bmrs
+from .posthoc import method_colors, read_sweep
 
 # %% auto #0
-__all__ = ['RUN_COLUMNS', 'SUMMARY_METRICS', 'METHOD_ORDER', 'DATASET_ORDER', 'DATASET_LABELS', 'NETWORK_LABELS',
-           'TABLE_PROTOCOLS', 'PAPER_TABLE1', 'PAPER_TABLE2', 'RUNTIME_METHODS', 'PAPER_TABLE3', 'PAPER_TABLE4',
-           'SWEEP_METHOD_ORDER', 'is_run_record', 'run_row', 'read_runs', 'summarize', 'results_table', 'to_markdown',
-           'to_latex', 'paper_results', 'compare_with_paper', 'comparison_markdown', 'runtime_table', 'benchmark_table',
-           'frame_markdown', 'runtime_benchmark_table', 'runtime_benchmark_markdown', 'read_sweeps', 'sweep_curves',
-           'plot_sweeps', 'save_figure', 'knee_point', 'knee_distances', 'knee_markdown', 'plot_figure5',
-           'sweep_records', 'mean_rank_correlations', 'figure1_data']
+__all__ = ['RUN_COLUMNS', 'SUMMARY_METRICS', 'DATASET_ORDER', 'DATASET_LABELS', 'NETWORK_LABELS', 'TABLE_PROTOCOLS',
+           'PAPER_TABLE1', 'PAPER_TABLE2', 'PAPER_TABLE3', 'PAPER_TABLE4', 'is_run_record', 'run_row', 'read_runs',
+           'summarize', 'results_table', 'to_markdown', 'to_latex', 'paper_results', 'compare_with_paper',
+           'comparison_markdown', 'runtime_table', 'benchmark_table', 'frame_markdown', 'runtime_benchmark_table',
+           'runtime_benchmark_markdown', 'read_sweeps', 'sweep_curves', 'plot_sweeps', 'save_figure', 'knee_point',
+           'knee_distances', 'knee_markdown', 'plot_figure5', 'sweep_records', 'mean_rank_correlations', 'figure1_data']
 
 # %% ../nbs/07_report.ipynb #dfba0bcb
 _CFG_FIELDS = {f.name for f in fields(TrainConfig)}
@@ -90,7 +90,6 @@ def summarize(runs:pd.DataFrame, metrics=SUMMARY_METRICS, ddof:int=1,
     return pd.concat(parts, axis=1).reset_index()
 
 # %% ../nbs/07_report.ipynb #49648987
-METHOD_ORDER = ('none', 'l2', 'etheta', 'snr', 'bmrs_n', 'bmrs_u8', 'bmrs_u4')
 DATASET_ORDER = ('mnist', 'fashion_mnist', 'cifar10', 'tinyimagenet')
 DATASET_LABELS = dict(mnist='MNIST', fashion_mnist='Fashion-MNIST', cifar10='CIFAR10', tinyimagenet='TinyImagenet')
 NETWORK_LABELS = dict(mlp='MLP', lenet5='LeNet5', resnet18='ResNet-18', resnet50='Res50-Pretrained', vit='Vision Transformer')
@@ -277,8 +276,6 @@ def frame_markdown(df:pd.DataFrame, floatfmt:str='.2f') -> str:
     return '\n'.join(lines) + '\n'
 
 # %% ../nbs/07_report.ipynb #63c9d769
-RUNTIME_METHODS = ('none', 'etheta', 'snr', 'bmrs_n', 'bmrs_u', 'bmrs_u4')
-_RT_LABELS = dict(none='None', etheta='E[θ]', snr='SNR', bmrs_n='BMRS_N', bmrs_u='BMRS_U', bmrs_u4='BMRS_U-4')
 PAPER_TABLE3 = {  # (network, method): {dataset: (train ms, inference ms)}; 1000 passes of batch 32 on a GPU
     ('mlp', 'none'): dict(mnist=(2.41, 0.73), fashion_mnist=(2.43, 0.73), cifar10=(4.61, 5.30)),
     ('mlp', 'etheta'): dict(mnist=(19.76, 1.17), fashion_mnist=(20.00, 1.14), cifar10=(21.21, 5.39)),
@@ -323,7 +320,7 @@ def runtime_benchmark_table(rec,           # a runtime benchmark JSON (path) or 
     for n in _order(df.network, tuple(NETWORK_LABELS)):
         dn = df[df.network == n]
         for m in _order(dn.method, RUNTIME_METHODS):
-            row = {('', 'Model'): NETWORK_LABELS.get(n, n), ('', 'Method'): _RT_LABELS.get(m, label(m))}
+            row = {('', 'Model'): NETWORK_LABELS.get(n, n), ('', 'Method'): label(m)}
             for d in _order(dn.dataset, DATASET_ORDER):
                 r, base = dn[(dn.method == m) & (dn.dataset == d)], dn[(dn.method == 'none') & (dn.dataset == d)]
                 p, pb = paper.get((n, m), {}).get(d), paper.get((n, 'none'), {}).get(d)
@@ -378,8 +375,6 @@ def sweep_curves(sweeps:pd.DataFrame, x:str='param_pct') -> tuple[pd.DataFrame, 
     stops = st.groupby(by, sort=False).agg(x_mean=(x, 'mean'), x_std=(x, 'std'), acc_mean=('test_top1', 'mean'),
                                            acc_std=('test_top1', 'std'), n=('seed', 'nunique')).reset_index()
     return curves.fillna({'x_std': 0., 'acc_std': 0.}), stops.fillna({'x_std': 0., 'acc_std': 0.})
-
-SWEEP_METHOD_ORDER = ('l2', 'grad', 'snr', 'etheta', 'bmrs_n', 'bmrs_u8', 'bmrs_u4')
 
 def _compression_label(x): return ('parameter' if x == 'param_pct' else 'unit') + ' compression (%)'
 
