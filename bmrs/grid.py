@@ -17,12 +17,12 @@ from .files import FileError, atomic_path, check_writable, read_json, sha256_fil
 __all__ = ['PACKAGE', 'EXPERIMENTS', 'GRIDS', 'FINISHED', 'SEEDED', 'LOCK', 'grid_path', 'notebook_path', 'tagged_notebook',
            'notebook_parameters', 'GridError', 'load_grid', 'Run', 'expand', 'order_runs', 'parse_shard', 'shard',
            'parse_only', 'select_runs', 'run_parameters', 'notebook_complete', 'param_changes', 'run_state',
-           'mark_finished', 'execute', 'lock_holder', 'claim', 'name_worker', 'release', 'run_report', 'run_grid',
-           'parser', 'main']
+           'mark_finished', 'execute', 'lock_holder', 'claim', 'name_worker', 'release', 'run_report', 'plan_grid',
+           'print_plan', 'prepare_out', 'run_grid', 'parser', 'main']
 
 # %% ../nbs/09_grid.ipynb #8cbe77e4
 PACKAGE = Path(bmrs.__file__).resolve().parent
-EXPERIMENTS = PACKAGE.parent/'nbs'/'experiments'
+EXPERIMENTS = PACKAGE/'experiments' if (PACKAGE/'experiments').is_dir() else PACKAGE.parent/'nbs'/'experiments'  # a wheel's copy, else the checkout's
 GRIDS = PACKAGE/'grids'
 
 def grid_path(grid) -> Path:
@@ -477,6 +477,58 @@ def run_report(grid:dict, out, runs:list[Run], kernel:str='python3', say=print) 
             failed.append(_failed_msg(rep, type(e).__name__)); say(f"FAILED report {nb.stem}: see {rep.executed}")
     return failed
 
+# %% ../nbs/09_grid.ipynb #98e2b2ff
+def plan_grid(grid, # a grid file (path or packaged name) or a `load_grid` result
+              out=None, # output folder (default: runs/<grid name>)
+              shard_:str|None=None, # 'i/n': only shard i of n
+              data_root:str|None=None, # `data_root` for every notebook that has it
+              only:dict|None=None, # {key: [values]}: only these grid cells (and the runs they need)
+             ) -> tuple:
+    "(grid, output folder, all its runs, the runs selected by `only` and `shard_`, {run id: `run_state`}): nothing written."
+    grid = grid if isinstance(grid, dict) else load_grid(grid)
+    out = Path(out or Path('runs')/grid['path'].stem).resolve()
+    all_runs = expand(grid, out)
+    if data_root is not None:
+        declared = {nb: notebook_parameters(nb) for nb in {r.notebook for r in all_runs}}
+        for r in all_runs:
+            if 'data_root' in declared[r.notebook] and 'data_root' not in r.values: r.params['data_root'] = str(Path(data_root).resolve())
+    runs = select_runs(all_runs, only)
+    runs = shard(runs, *parse_shard(shard_)) if shard_ else runs
+    return grid, out, all_runs, runs, {r.id: run_state(r) for r in runs}
+
+# %% ../nbs/09_grid.ipynb #c05b7f11
+def print_plan(runs:list[Run], state:dict, out:Path):
+    "The dry run's listing: each run's state, the count of runs and finished runs, and finished runs made with other parameters."
+    finished = {rid for rid, (s, _) in state.items() if s in ('done', 'adopt')}
+    changed = [f"{r.id}: {state[r.id][1]}" for r in runs if state[r.id][0] == 'changed']
+    for r in runs:
+        s, why = state[r.id]
+        if s in ('done', 'adopt'): s = 'done'
+        elif s == 'changed': s = f'changed: {why}'
+        elif lock_holder(r): s = f'running ({lock_holder(r)})'
+        elif any(d not in finished for d in r.deps): s = 'waits for ' + ', '.join(r.deps)
+        else: s = 'to run' + (f' again: {why}' if why else '')
+        print(f"{r.id:50s} {r.notebook.name:14s} {s}")
+    print(f"{len(runs)} runs ({sum(r.id in finished for r in runs)} done) -> {out}")
+    if changed: print(f"{len(changed)} finished runs were made with other parameters: bmrs-grid will not run until "
+                      "their folders are deleted (or another --out is used)")
+
+# %% ../nbs/09_grid.ipynb #4590d333
+def prepare_out(grid:dict, out:Path, runs:list[Run], all_runs:list[Run], state:dict):
+    "Before any run: `GridError` naming finished runs made with other parameters; `out` checked writable; adopted runs marked, stale claims removed; the plan written."
+    finished = {rid for rid, (s, _) in state.items() if s in ('done', 'adopt')}
+    changed = [f"{r.id}: {state[r.id][1]}" for r in runs if state[r.id][0] == 'changed']
+    if changed:
+        raise GridError(f"{len(changed)} finished run(s) in {out} were made with other parameters than the grid's now; "
+                        f"delete their folders (or use another --out) to run them again: {'; '.join(changed[:5])}"
+                        + (f"; ... ({len(changed) - 5} more)" if len(changed) > 5 else ''))
+    check_writable(out, '--out folder')
+    for r in runs:
+        if state[r.id][0] == 'adopt': mark_finished(r)
+        if r.id in finished and (r.dir/LOCK).exists() and not lock_holder(r): (r.dir/LOCK).unlink(missing_ok=True)   # stale
+    _write_plan(all_runs, out, grid)
+
+# %% ../nbs/09_grid.ipynb #e5ca48a3
 def run_grid(grid,                        # a grid file (path or packaged name) or a `load_grid` result
              out=None,                    # output folder (default: runs/<grid name>)
              shard_:str|None=None,        # 'i/n': run only shard i of n
@@ -488,42 +540,12 @@ def run_grid(grid,                        # a grid file (path or packaged name) 
              progress:bool=True,
              only:dict|None=None) -> dict:   # {key: [values]}: only these grid cells (and the runs they need)
     "Run a grid; returns {'runs', 'skipped', 'ran', 'failed', 'blocked', 'elsewhere', 'report_failed'} (ids / messages)."
-    grid = grid if isinstance(grid, dict) else load_grid(grid)
-    out = Path(out or Path('runs')/grid['path'].stem).resolve()
-    all_runs = expand(grid, out)
-    if data_root is not None:
-        declared = {nb: notebook_parameters(nb) for nb in {r.notebook for r in all_runs}}
-        for r in all_runs:
-            if 'data_root' in declared[r.notebook] and 'data_root' not in r.values: r.params['data_root'] = str(Path(data_root).resolve())
-    runs = select_runs(all_runs, only)
-    runs = shard(runs, *parse_shard(shard_)) if shard_ else runs
-    state = {r.id: run_state(r) for r in runs}
+    grid, out, all_runs, runs, state = plan_grid(grid, out, shard_, data_root, only)
     finished = {rid for rid, (s, _) in state.items() if s in ('done', 'adopt')}
     res = dict(runs=[r.id for r in runs], skipped=[r.id for r in runs if r.id in finished], ran=[], failed=[], blocked=[],
                elsewhere=[], report_failed=[])
-    changed = [f"{r.id}: {state[r.id][1]}" for r in runs if state[r.id][0] == 'changed']
-    if dry_run:
-        for r in runs:
-            s, why = state[r.id]
-            if s in ('done', 'adopt'): s = 'done'
-            elif s == 'changed': s = f'changed: {why}'
-            elif lock_holder(r): s = f'running ({lock_holder(r)})'
-            elif any(d not in finished for d in r.deps): s = 'waits for ' + ', '.join(r.deps)
-            else: s = 'to run' + (f' again: {why}' if why else '')
-            print(f"{r.id:50s} {r.notebook.name:14s} {s}")
-        print(f"{len(runs)} runs ({len(res['skipped'])} done) -> {out}")
-        if changed: print(f"{len(changed)} finished runs were made with other parameters: bmrs-grid will not run until "
-                          "their folders are deleted (or another --out is used)")
-        return res
-    if changed:
-        raise GridError(f"{len(changed)} finished run(s) in {out} were made with other parameters than the grid's now; "
-                        f"delete their folders (or use another --out) to run them again: {'; '.join(changed[:5])}"
-                        + (f"; ... ({len(changed) - 5} more)" if len(changed) > 5 else ''))
-    check_writable(out, '--out folder')
-    for r in runs:
-        if state[r.id][0] == 'adopt': mark_finished(r)
-        if r.id in finished and (r.dir/LOCK).exists() and not lock_holder(r): (r.dir/LOCK).unlink(missing_ok=True)   # stale
-    _write_plan(all_runs, out, grid)
+    if dry_run: print_plan(runs, state, out); return res
+    prepare_out(grid, out, runs, all_runs, state)
     by_id = {r.id: r for r in all_runs}
     todo = [r for r in runs if r.id not in finished]
     bar = tqdm(total=len(runs), initial=len(runs) - len(todo), desc=f"{grid['path'].stem}", unit='run', disable=not progress,
