@@ -154,6 +154,7 @@ def check_config(cfg:TrainConfig):
         bad("--track_energy needs codecarbon or carbontracker: pip install codecarbon")
     return cfg
 
+# %% ../nbs/05_train.ipynb #e1c69df4
 def energy_tracker():
     "The name of an installed energy tracker ('codecarbon' or 'carbontracker'), or None."
     import importlib.util
@@ -177,6 +178,7 @@ class _Energy:
         self.t.epoch_end(); self.t.stop()
         return dict(tracker='carbontracker', log_dir=str(self.t.logger.log_dir) if hasattr(self.t, 'logger') else None)
 
+# %% ../nbs/05_train.ipynb #db1125ab
 def read_compression(path) -> float:
     "Unit compression % (a number in [0, 100]) recorded in a metrics JSON (ours: 'unit_compression'; the release's: 'compression')."
     try: m = read_json(path, 'compression percentage file')
@@ -345,6 +347,7 @@ def load_run(record, checkpoint=None) -> tuple[nn.Module, TrainConfig]:
                         f"{str(e).splitlines()[0]}") from None
     return model.eval(), cfg
 
+# %% ../nbs/05_train.ipynb #3f3ba4f3
 _NOT_RUN_OPTIONS = ('metrics_dir', 'output_dir', 'data_root', 'progress', 'skip_exists', 'overwrite', 'tags', 'wandb', 'track_energy')
 
 def config_changes(old:TrainConfig, new:TrainConfig) -> dict:
