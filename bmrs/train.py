@@ -24,8 +24,8 @@ __all__ = ['PRUNING_CLASSES', 'NETWORKS', 'DATASETS', 'KL_AVERAGING', 'DEVICES',
            'check_config', 'energy_tracker', 'read_compression', 'kl_term', 'NonFiniteLoss', 'train_epoch',
            'make_optimizer', 'arch_of', 'build', 'read_record', 'run_path', 'verify_run_files', 'with_gate_params',
            'config_of', 'load_run', 'config_changes', 'run_status', 'run_finished', 'start_run', 'run_metrics',
-           'write_run', 'train', 'parser', 'main', 'seed_everything', 'resolve_device', 'git_commit', 'environment',
-           'evaluate']
+           'write_run', 'train_phase', 'fine_tune_phase', 'train', 'parser', 'main', 'seed_everything',
+           'resolve_device', 'git_commit', 'environment', 'evaluate']
 
 # %% ../nbs/05_train.ipynb #b46a5a8c
 PRUNING_CLASSES = release_classes()   # {release class name: criterion}, from bmrs.methods
@@ -446,6 +446,44 @@ def write_run(cfg:TrainConfig, model:nn.Module, metrics:dict, rows:list[dict], #
     write_atomic(mp, json.dumps(record, indent=1, default=str))          # last: a record means a finished run
     return record
 
+# %% ../nbs/05_train.ipynb #49261455
+def train_phase(model:nn.Module, cfg:TrainConfig, splits:bdata.DataSplits, device, gen:torch.Generator, # the run's network, options, data, device, data-order generator
+                n_epochs:int, # epochs to train
+                compress_during:bool, # compress every `cfg.compress_epochs` epochs
+                log, # called with (phase, epoch, loss stats, validation accuracy); returns the epoch's row
+               ) -> dict:
+    "Algorithm 1, step 1: `n_epochs` of CE + KL, compressing as it goes; the best validation checkpoint of a network without gates, else none (`state` None)."
+    gated = bool(gates(model))
+    best = dict(val=-1., state=None, epoch=-1)
+    opt, sched = make_optimizer(model, cfg, math.ceil(len(splits.train)/cfg.batch_size)*n_epochs)
+    bar = tqdm(range(1, n_epochs + 1), desc=f"{cfg.name} s{cfg.seed} train", disable=not cfg.progress, leave=False)
+    for ep in bar:
+        stats = train_epoch(model, opt, splits.train, cfg, device, gen, sched, bar, epoch=ep, phase='training')
+        if compress_during and ep % cfg.compress_epochs == 0: _compress(model, cfg)
+        val = evaluate(model, splits.val, device)
+        row = log('train', ep, stats, val)
+        bar.set_postfix(loss=f"{stats['loss']:.3f}", val=f"{val['top1']:.1f}", pruned=f"{row['unit_compression']:.1f}%")
+        if not gated and val['top1'] > best['val']: best = dict(val=val['top1'], state=_state(model), epoch=ep)
+    return best
+
+def fine_tune_phase(model:nn.Module, cfg:TrainConfig, splits:bdata.DataSplits, device, gen:torch.Generator, # as for `train_phase`
+                    match_pct:float|None, # a matched run's unit compression, else None
+                    log, # as for `train_phase`
+                   ) -> dict:
+    "Steps 2-3: the final compression (to `match_pct` % of units for a matched run), then fine-tuning with frozen masks; the best validation checkpoint (epoch 0: right after compressing)."
+    if match_pct is not None: _compress(model, cfg, percent=match_pct)
+    elif cfg.compress_epochs > 0: _compress(model, cfg)
+    val = evaluate(model, splits.val, device)
+    best = dict(val=val['top1'], state=_state(model), epoch=0)
+    opt, sched = make_optimizer(model, cfg, math.ceil(len(splits.train)/cfg.batch_size)*cfg.fine_tune_epochs)
+    bar = tqdm(range(1, cfg.fine_tune_epochs + 1), desc=f"{cfg.name} s{cfg.seed} fine-tune", disable=not cfg.progress, leave=False)
+    for ep in bar:
+        stats = train_epoch(model, opt, splits.train, cfg, device, gen, sched, bar, epoch=ep, phase='fine-tuning')
+        val = evaluate(model, splits.val, device)
+        log('fine_tune', ep, stats, val)
+        if val['top1'] > best['val']: best = dict(val=val['top1'], state=_state(model), epoch=ep)
+    return best
+
 # %% ../nbs/05_train.ipynb #7e32d7c2
 def train(cfg:TrainConfig, splits:bdata.DataSplits|None=None, model:nn.Module|None=None) -> dict:
     "Run one configuration end to end; returns the record written to `cfg.metrics_path`."
@@ -466,8 +504,7 @@ def train(cfg:TrainConfig, splits:bdata.DataSplits|None=None, model:nn.Module|No
     energy = _Energy(Path(cfg.output_dir)/f"{cfg.name}-seed{cfg.seed}") if cfg.track_energy else None
     times = dict(setup=time.perf_counter() - t0)
     gen = torch.Generator().manual_seed(cfg.seed)
-    steps = math.ceil(len(splits.train)/cfg.batch_size)
-    rows, best = [], dict(val=-1., state=None, epoch=-1)
+    rows = []
     compress_during = gated and cfg.compress_epochs > 0 and (match_pct is None or cfg.matched_release)
 
     def log(phase, ep, stats, val):
@@ -478,32 +515,13 @@ def train(cfg:TrainConfig, splits:bdata.DataSplits|None=None, model:nn.Module|No
         return row
 
     # 1. training
-    opt, sched = make_optimizer(model, cfg, steps*n_epochs)
     t = time.perf_counter()
-    bar = tqdm(range(1, n_epochs + 1), desc=f"{cfg.name} s{cfg.seed} train", disable=not cfg.progress, leave=False)
-    for ep in bar:
-        stats = train_epoch(model, opt, splits.train, cfg, device, gen, sched, bar, epoch=ep, phase='training')
-        if compress_during and ep % cfg.compress_epochs == 0: _compress(model, cfg)
-        val = evaluate(model, splits.val, device)
-        row = log('train', ep, stats, val)
-        bar.set_postfix(loss=f"{stats['loss']:.3f}", val=f"{val['top1']:.1f}", pruned=f"{row['unit_compression']:.1f}%")
-        if not gated and val['top1'] > best['val']: best = dict(val=val['top1'], state=_state(model), epoch=ep)
+    best = train_phase(model, cfg, splits, device, gen, n_epochs, compress_during, log)
     times['train'] = time.perf_counter() - t
 
     # 2-3. final compression and fine-tuning
     t = time.perf_counter()
-    if gated:
-        if match_pct is not None: _compress(model, cfg, percent=match_pct)
-        elif cfg.compress_epochs > 0: _compress(model, cfg)
-        val = evaluate(model, splits.val, device)
-        best = dict(val=val['top1'], state=_state(model), epoch=0)
-        opt, sched = make_optimizer(model, cfg, steps*cfg.fine_tune_epochs)
-        bar = tqdm(range(1, cfg.fine_tune_epochs + 1), desc=f"{cfg.name} s{cfg.seed} fine-tune", disable=not cfg.progress, leave=False)
-        for ep in bar:
-            stats = train_epoch(model, opt, splits.train, cfg, device, gen, sched, bar, epoch=ep, phase='fine-tuning')
-            val = evaluate(model, splits.val, device)
-            log('fine_tune', ep, stats, val)
-            if val['top1'] > best['val']: best = dict(val=val['top1'], state=_state(model), epoch=ep)
+    if gated: best = fine_tune_phase(model, cfg, splits, device, gen, match_pct, log)
     times['fine_tune'] = time.perf_counter() - t
     last = _state(model) if gated else None                    # for the release's stale-E[θ] test accuracy
     if best['state'] is not None: model.load_state_dict(best['state'])
