@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from torch import nn, Tensor
 from .distributions import (LOG_A, LOG_B, LOGSIGMA_MIN, LOGSIGMA_MAX, _check_bounds,
-                                expected_theta, kl_loguniform, sample_theta, snr)
+                                expected_theta, kl_loguniform, sample_theta, snr, working_dtype)
 from fastcore.basics import patch
 from .methods import CRITERIA, DEFAULT_THRESHOLDS, check_criterion, get_criterion
 
@@ -17,9 +17,9 @@ from .methods import CRITERIA, DEFAULT_THRESHOLDS, check_criterion, get_criterio
 __all__ = ['DELTA_F', 'NOISE_PER', 'NoiseGate', 'GateLinks', 'LogUniformPruningLayer', 'LogUniformL2NormPruningLayer',
            'LogUniformApproximateDiracBMRPruningLayer', 'LogUniformCDFBMRPruningLayer', 'gates', 'model_kl',
            'prune_lowest', 'compress_model', 'unit_compression', 'unit_counts', 'set_gates_enabled', 'fuse_gates',
-           'unfuse_gates', 'link_sequential', 'param_compression', 'release_param_compression', 'zero_pruned_release',
-           'gather_pruning_layers', 'calculate_model_kl', 'compress', 'usable_neuron_pct',
-           'get_true_parameter_compression_percent', 'enable', 'disable']
+           'unfuse_gates', 'link_sequential', 'param_count', 'removed_params', 'param_compression',
+           'release_param_compression', 'zero_pruned_release', 'gather_pruning_layers', 'calculate_model_kl',
+           'compress', 'usable_neuron_pct', 'get_true_parameter_compression_percent', 'enable', 'disable']
 
 # %% ../nbs/02_layers.ipynb #9f46cba3
 DELTA_F = ('eq8', 'release')          # BMRS_N's ΔF: the paper's Eq. 8 or the release's (+log(2π)/2)
@@ -110,12 +110,10 @@ def expected(self:NoiseGate):
         self._cache = (key, expected_theta(self.mu_c, self.sigma, self.a, self.b).detach())
     return self._cache[1]
 
-def _work(device): return torch.float32 if device.type == 'mps' else torch.float64
-
 def _uniform(*size, device):
     """Uniform noise strictly inside (0, 1) in the working dtype of `device`: `torch.rand`'s draws with an exact 0 (and
     a 1, which some backends can give) moved to the nearest representable value inside; every other draw is unchanged."""
-    dt = _work(device); fi = torch.finfo(dt)
+    dt = working_dtype(device); fi = torch.finfo(dt)
     return torch.rand(*size, device=device, dtype=dt).clamp_(fi.tiny, 1 - fi.eps/2)
 
 @patch
@@ -396,8 +394,16 @@ def link_sequential(model:nn.Module):
     return model
 
 # %% ../nbs/02_layers.ipynb #dd128430
-def _removed_params(model:nn.Module):
-    "(parameters removed with the pruned units, total parameters) without touching any weight."
+def param_count(model:nn.Module,     # any network
+                gates_too:bool=True, # count the gates' mu and logsigma
+                trainable:bool=False # only parameters that require grad (the compression percentages' total)
+                ) -> int:
+    "Number of parameters of `model`: the one parameter counter of bmrs."
+    skip = set() if gates_too else {id(p) for g in gates(model) for p in g.parameters()}
+    return sum(p.numel() for p in model.parameters() if id(p) not in skip and (p.requires_grad or not trainable))
+
+def removed_params(model:nn.Module) -> tuple[int, int]:
+    "(parameters removed with the pruned units, total trainable parameters) without touching any weight."
     out_keep, in_keep, removed = {}, {}, 0
     for g in gates(model):
         k = g.mask > 0
@@ -417,12 +423,13 @@ def _removed_params(model:nn.Module):
         per = w.numel()//(n_out*n_in)
         removed += w.numel() - int(ko.sum())*int(ki.sum())*per
         if m.bias is not None: removed += int(m.bias.numel() - ko.sum())
-    total = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    return removed, total
+    return removed, param_count(model, trainable=True)
+
+_removed_params = removed_params   # the name bmrs.train imports
 
 def param_compression(model:nn.Module) -> float:
     "Percentage of trainable parameters (gates included) that disappear when the pruned units are removed."
-    removed, total = _removed_params(model)
+    removed, total = removed_params(model)
     return 100*removed/total if total else 0.
 
 # %% ../nbs/02_layers.ipynb #a1c0e002

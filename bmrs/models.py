@@ -14,8 +14,8 @@ from .layers import NoiseGate, GateLinks, gates, link_sequential
 from .methods import check_criterion, release_classes
 
 # %% auto #0
-__all__ = ['NETWORKS', 'make_gate', 'mlp', 'n_params', 'n_units', 'lenet5', 'Gated', 'add_gates', 'resnet', 'Logits', 'vit',
-           'build_model']
+__all__ = ['ZERO_PRESERVING', 'ZERO_PRESERVING_FNS', 'NETWORKS', 'make_gate', 'mlp', 'n_params', 'n_units', 'lenet5', 'Gated',
+           'add_gates', 'resnet', 'Logits', 'vit', 'build_model']
 
 # %% ../nbs/03_models.ipynb #fa80d1a6
 def _seed_style(cls):
@@ -99,11 +99,16 @@ class Gated(nn.Sequential):
     def gate(self): return self[1]
 
 _WEIGHTED = (nn.Linear, nn.modules.conv._ConvNd)
-_ZERO_PRESERVING = (nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.ELU, nn.GELU, nn.SiLU, nn.Mish, nn.Tanh, nn.Hardtanh,
-                    nn.Softsign, nn.Tanhshrink, nn.Hardswish, nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d,
-                    nn.AlphaDropout, nn.Identity, nn.Flatten, NoiseGate,
-                    nn.modules.pooling._MaxPoolNd, nn.modules.pooling._AvgPoolNd,
-                    nn.modules.pooling._AdaptiveAvgPoolNd, nn.modules.pooling._AdaptiveMaxPoolNd)
+_DROPOUTS = (nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d, nn.AlphaDropout)
+# the one table of unit-wise modules with f(0) = 0 in eval mode (gate links here, `bmrs.reduce`'s analysis)
+ZERO_PRESERVING = (nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.ELU, nn.CELU, nn.SELU, nn.GELU, nn.SiLU, nn.Mish, nn.Tanh,
+                   nn.Hardtanh, nn.Softsign, nn.Tanhshrink, nn.Hardswish, nn.Softshrink, nn.Hardshrink, nn.Identity) + _DROPOUTS
+# their functional forms that `bmrs.reduce` recognises in a traced graph (alpha dropout's flag is baked in: left out)
+ZERO_PRESERVING_FNS = {F.relu, torch.relu, F.relu6, F.gelu, F.silu, F.elu, F.celu, F.selu, torch.selu, F.leaky_relu,
+                       F.hardtanh, F.mish, F.hardswish, torch.tanh, F.tanh, F.dropout, F.dropout1d, F.dropout2d, F.dropout3d}
+_POOLS = (nn.modules.pooling._MaxPoolNd, nn.modules.pooling._AvgPoolNd,
+          nn.modules.pooling._AdaptiveAvgPoolNd, nn.modules.pooling._AdaptiveMaxPoolNd)
+_ZERO_PRESERVING = ZERO_PRESERVING + (nn.Flatten, NoiseGate) + _POOLS   # what the link walks look past
 _BN = nn.modules.batchnorm._BatchNorm
 
 def _units_of(m:nn.Module, before=()) -> int:
