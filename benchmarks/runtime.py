@@ -21,6 +21,12 @@ a GPU (NVIDIA Titan X), so compare the gated/None ratios rather than the millise
 Networks are built as for training (`bmrs.train.build` semantics: `bmrs.models.build_model` with the dataset's shape
 and the paper's MLP configuration per dataset). MNIST and Fashion-MNIST images are 1×32×32 here, as in the data
 pipeline and the authors' code (resized from 28×28; the MLP's input is 1024); `--image_size 28` times 28×28 inputs.
+
+Several batch sizes (`--batch_size 32 128`) time every configuration at each; the Table 3 layout uses the first, and
+the Markdown adds the gates' training overhead (gated / None train step) at every batch size. The cost of the gates
+in training (what `gate_overhead.py` measured before it was folded in here):
+
+    python benchmarks/runtime.py --reps 100 --threads 1 --methods none bmrs_n --batch_size 32 128 --out results/benchmarks/gate_overhead_runtime.json
 """
 import argparse, copy, json, os, platform, statistics, sys, time
 from pathlib import Path
@@ -100,7 +106,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument('--warmup', type=int, default=50, help='untimed calls per configuration first')
     p.add_argument('--threads', type=int, default=1, help='torch.set_num_threads (CPU)')
     p.add_argument('--device', default='cpu', help="'cpu' or 'cuda'")
-    p.add_argument('--batch_size', type=int, default=32)
+    p.add_argument('--batch_size', type=int, nargs='+', default=[32], help='batch size(s); the Table 3 layout uses the first')
     p.add_argument('--networks', nargs='+', default=list(NETWORKS), choices=NETWORKS)
     p.add_argument('--datasets', nargs='+', default=['mnist'], choices=DATASETS)
     p.add_argument('--methods', nargs='+', default=list(METHODS), choices=METHODS)
@@ -114,8 +120,10 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> dict:
     a = parser().parse_args(argv)
-    for k in ('reps', 'batch_size', 'threads'):
+    for k in ('reps', 'threads'):
         if getattr(a, k) < 1: raise SystemExit(f"--{k} must be >= 1, got {getattr(a, k)}")
+    if min(a.batch_size) < 1: raise SystemExit(f"--batch_size must be >= 1, got {min(a.batch_size)}")
+    batches = list(dict.fromkeys(a.batch_size))
     if a.warmup < 0: raise SystemExit(f"--warmup must be >= 0, got {a.warmup}")
     device = torch.device(a.device)
     if device.type == 'cuda' and not torch.cuda.is_available(): raise SystemExit(f"--device {a.device}: CUDA is not available")
@@ -124,12 +132,13 @@ def main(argv=None) -> dict:
     for n in a.networks:
         for d in a.datasets:
             for m in a.methods:
-                model, shape, n_cls = make_network(n, d, m, a.image_size)
-                tr, inf = step_fns(model, shape, n_cls, a.batch_size, device, a.seed)
-                key = (n, d, m)
-                configs.append(dict(network=n, dataset=d, method=m, input_shape=list(shape), n_params=n_params(model),
-                                    n_gates=len(gates(model)), n_units=sum(g.n_units for g in gates(model))))
-                fns[key] = (tr, inf)
+                for bs in batches:
+                    model, shape, n_cls = make_network(n, d, m, a.image_size)
+                    tr, inf = step_fns(model, shape, n_cls, bs, device, a.seed)
+                    key = (n, d, m, bs)
+                    configs.append(dict(network=n, dataset=d, method=m, batch_size=bs, input_shape=list(shape), n_params=n_params(model),
+                                        n_gates=len(gates(model)), n_units=sum(g.n_units for g in gates(model))))
+                    fns[key] = (tr, inf)
     for tr, inf in fns.values():
         for _ in range(a.warmup): tr(); inf()
     times = {k: ([], []) for k in fns}
@@ -139,7 +148,7 @@ def main(argv=None) -> dict:
             times[k][0].append(timed(tr, device)); times[k][1].append(timed(inf, device))
     rows = []
     for c in configs:
-        tr, inf = times[(c['network'], c['dataset'], c['method'])]
+        tr, inf = times[(c['network'], c['dataset'], c['method'], c['batch_size'])]
         rows.append({**c, **{f'train_{k}': v for k, v in stats(tr).items()}, **{f'infer_{k}': v for k, v in stats(inf).items()}})
     machine = dict(platform=platform.platform(), cpu=cpu_name(), cpu_count=os.cpu_count(), python=platform.python_version(),
                    torch=torch.__version__)
@@ -147,7 +156,7 @@ def main(argv=None) -> dict:
     rec = dict(kind='runtime_benchmark',
                command='python benchmarks/runtime.py ' + ' '.join(argv if argv is not None else sys.argv[1:]),
                machine=machine,
-               settings=dict(reps=a.reps, warmup=a.warmup, batch_size=a.batch_size, threads=torch.get_num_threads(),
+               settings=dict(reps=a.reps, warmup=a.warmup, batch_size=batches[0], batch_sizes=batches, threads=torch.get_num_threads(),
                              device=str(device), image_size=a.image_size, kl_averaging='mean', optimizer='Adam',
                              timed_seconds=round(time.time() - t0, 1)),
                note=a.note, rows=rows)

@@ -8,18 +8,13 @@ on the same network, with validation accuracy and posterior summaries.
 import argparse, json, platform, time
 from pathlib import Path
 import torch
-from torch import nn
-from bmrs.layers import NoiseGate, link_sequential, gates, compress_model, unit_compression
+from bmrs.layers import gates, compress_model, unit_compression
+from bmrs.models import mlp
 from bmrs.reduction import delta_f_lognormal_release
 from bmrs.train import TrainConfig, train_epoch
 from bmrs.utils import evaluate, seed_everything, environment
 from bmrs.files import write_atomic
 from bmrs import data as bdata
-
-def mnist_mlp():
-    layers = [nn.Flatten(), nn.Linear(1024, 100), nn.Tanh(), NoiseGate(100)]
-    for _ in range(7): layers += [nn.Linear(100, 100), nn.Tanh(), NoiseGate(100)]
-    return link_sequential(nn.Sequential(*layers, nn.Linear(100, 10)))
 
 def shares(model):
     n = sum(g.n_units for g in gates(model))
@@ -39,7 +34,7 @@ def main():
     a = p.parse_args()
     seed_everything(a.seed)
     splits = bdata.load('mnist', a.data_root, split_seed=a.seed)
-    model = mnist_mlp()
+    model = mlp(1024, 10, 100, 7, gate='bmrs_n')   # the paper's MNIST MLP, as bmrs-train builds it
     cfg = TrainConfig(batch_size=128, learning_rate=8.5e-4, kl_averaging='mean', progress=False)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.learning_rate)
     gen = torch.Generator().manual_seed(a.seed)

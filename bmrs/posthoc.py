@@ -22,11 +22,12 @@ from .files import write_atomic
 from . import data as bdata
 
 # %% auto #0
-__all__ = ['METHODS', 'parse_method', 'bmrs_u_precision', 'method_settings', 'unit_scores', 'unit_delta_f', 'stop_percent',
-           'prune_by_scores', 'prune', 'prune_at_stop', 'pruned_mask', 'valid_for', 'unit_grad_norms',
-           'attach_grad_norms', 'finetune_eval', 'sweep_point', 'sweep_fingerprint', 'SweepCheckpoint', 'sweep_levels',
-           'sweep', 'method_colors', 'plot_sweep', 'unit_table', 'sweep_record', 'write_sweep', 'read_sweep',
-           'rank_correlations', 'plot_rank_correlations', 'logtheta_density', 'plot_figure1', 'plot_p1']
+__all__ = ['METHODS', 'OLD_COMPRESSION_KEYS', 'parse_method', 'bmrs_u_precision', 'method_settings', 'unit_scores',
+           'unit_delta_f', 'stop_percent', 'prune_by_scores', 'prune', 'prune_at_stop', 'pruned_mask', 'valid_for',
+           'unit_grad_norms', 'attach_grad_norms', 'finetune_eval', 'sweep_point', 'sweep_fingerprint',
+           'SweepCheckpoint', 'sweep_levels', 'sweep', 'compression_key', 'method_colors', 'plot_sweep', 'unit_table',
+           'sweep_record', 'write_sweep', 'read_sweep', 'rank_correlations', 'plot_rank_correlations',
+           'logtheta_density', 'plot_figure1', 'plot_p1']
 
 # %% ../nbs/06_posthoc.ipynb #55d31d6c
 METHODS = POSTHOC_METHODS   # the post-training methods of Fig. 2 (`bmrs.methods` declares every method name)
@@ -206,10 +207,10 @@ def sweep_point(trained:nn.Module,         # the trained network (left unchanged
 def _pruned_point(trained, method, level, stop=False):
     "A pruned copy of `trained`, its pruned-unit mask and the row's compression fields."
     m = copy.deepcopy(trained)
-    unit_pct = prune_at_stop(m, method) if stop else prune(m, method, level)
+    unit = prune_at_stop(m, method) if stop else prune(m, method, level)
     mask = pruned_mask(m)
-    return m, mask, dict(method=method, level=float(unit_pct if stop else level), n_pruned=int(mask.sum()),
-                         unit_pct=unit_pct, param_pct=param_compression(m), valid=valid_for(m, method), is_stop_point=stop)
+    return m, mask, dict(method=method, level=float(unit if stop else level), n_pruned=int(mask.sum()),
+                         unit_compression=unit, param_compression=param_compression(m), valid=valid_for(m, method), is_stop_point=stop)
 
 def _tested_point(m, mask, row, splits, cfg, epochs, seed, device, cache, store=None):
     """Fine-tune and test the pruned copy `m` (or take the accuracy of an earlier point with the same `mask` from `cache`;
@@ -311,6 +312,14 @@ def sweep(trained:nn.Module,               # network trained with gates and with
     return df
 
 # %% ../nbs/06_posthoc.ipynb #39acbd5d
+OLD_COMPRESSION_KEYS = {'unit_pct': 'unit_compression', 'param_pct': 'param_compression'}   # older sweep records' keys
+
+def compression_key(x:str) -> str:
+    "The column of a compression axis: 'param_compression' or 'unit_compression' (older 'param_pct' / 'unit_pct' accepted)."
+    x = OLD_COMPRESSION_KEYS.get(x, x)
+    if x not in ('param_compression', 'unit_compression'): raise ValueError(f"x must be 'param_compression' or 'unit_compression', got {x!r}")
+    return x
+
 def method_colors(methods) -> dict:
     "A fixed colour per method (same colours in every figure)."
     import seaborn as sns
@@ -321,10 +330,11 @@ def method_colors(methods) -> dict:
     return {m: fixed[m] if m in fixed else next(extra, pal[7]) for m in methods}
 
 def plot_sweep(df:pd.DataFrame,            # rows of `sweep`
-               x:str='param_pct',          # 'param_pct' or 'unit_pct'
+               x:str='param_compression',  # or 'unit_compression'
                ax=None, title:str|None=None):
     "Test accuracy against compression for each method of one sweep; BMRS stopping points marked."
     import matplotlib.pyplot as plt
+    x = compression_key(x)
     if ax is None: _, ax = plt.subplots(figsize=(6, 4))
     cols = method_colors(df.method.unique())
     for mth, d in df.groupby('method', sort=False):
@@ -333,7 +343,7 @@ def plot_sweep(df:pd.DataFrame,            # rows of `sweep`
         ax.plot(line[x], line.test_top1, color=cols[mth], label=label(mth), lw=2.2 if is_bmrs(mth) else 1.6,
                 zorder=3 if is_bmrs(mth) else 2)
         if len(s): ax.plot(s[x], s.test_top1, marker='*', ms=13, ls='none', color=cols[mth], mec='k', mew=.6, zorder=4)
-    ax.set_xlabel('parameter compression (%)' if x == 'param_pct' else 'unit compression (%)')
+    ax.set_xlabel('parameter compression (%)' if x == 'param_compression' else 'unit compression (%)')
     ax.set_ylabel('test accuracy (%)'); ax.set_xlim(0, 100)
     ax.grid(alpha=.3); ax.legend(title='★ BMRS stop', fontsize=8, title_fontsize=8)
     if title: ax.set_title(title)
@@ -378,7 +388,7 @@ def read_sweep(path) -> tuple[pd.DataFrame, dict]:
     "Rows (with network, dataset, seed columns) and the full record of a sweep JSON."
     rec = json.loads(Path(path).read_text())
     if rec.get('kind') != 'posthoc_sweep': raise ValueError(f"{path} is not a post-training sweep record")
-    df = pd.DataFrame(rec['rows'])
+    df = pd.DataFrame(rec['rows']).rename(columns=OLD_COMPRESSION_KEYS)   # records written before the keys were renamed
     c = rec['config']
     for k in ('network', 'dataset', 'seed'): df.insert(0, k, c[k])
     return df, rec

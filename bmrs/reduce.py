@@ -11,14 +11,15 @@ import torch
 import torch.fx as fx
 import torch.nn.functional as F
 from torch import nn, Tensor
-from .layers import NoiseGate, gates, param_compression, unit_compression, _draw_all
-from .models import Gated, build_model
+from .layers import NoiseGate, gates, param_count, param_compression, unit_compression, _draw_all
+_all_ = ['param_count']   # the one counter lives in bmrs.layers; re-exported here
+from .models import Gated, build_model, ZERO_PRESERVING, ZERO_PRESERVING_FNS
 from .files import FileError, safe_name, atomic_path, write_atomic, check_writable, read_json, sha256_file, verify_sha256
 
 # %% auto #0
-__all__ = ['Scale', 'reduce', 'check_reduced', 'param_count', 'macs', 'latency_ms', 'layer_latency_ms', 'efficiency_report',
-           'EfficiencyReport', 'compare', 'true_param_compression', 'build_base', 'save_reduced', 'load_reduced',
-           'reduce_and_report']
+__all__ = ['Scale', 'reduce', 'check_reduced', 'macs', 'latency_ms', 'layer_latency_ms', 'efficiency_report', 'EfficiencyReport',
+           'compare', 'true_param_compression', 'build_base', 'save_reduced', 'load_reduced', 'reduce_and_report',
+           'param_count']
 
 # %% ../nbs/08_reduce.ipynb #20c817e9
 class Scale(nn.Module):
@@ -41,13 +42,12 @@ _BN = nn.modules.batchnorm._BatchNorm
 _POOLS = (nn.modules.pooling._MaxPoolNd, nn.modules.pooling._AvgPoolNd,
           nn.modules.pooling._AdaptiveAvgPoolNd, nn.modules.pooling._AdaptiveMaxPoolNd)
 _DROPOUT = (nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d)
-# unit-wise modules with f(0) = 0, and the subset with f(s x) = s f(x) for s >= 0 (a gate can be folded across them)
-_ZERO_MODS = (nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.ELU, nn.CELU, nn.SELU, nn.GELU, nn.SiLU, nn.Mish, nn.Tanh,
-              nn.Hardtanh, nn.Softsign, nn.Tanhshrink, nn.Hardswish, nn.Softshrink, nn.Hardshrink, nn.Identity) + _DROPOUT
+# unit-wise modules with f(0) = 0 (the one table, `bmrs.models.ZERO_PRESERVING`), and the subset with f(s x) = s f(x)
+# for s >= 0 (a gate can be folded across them)
+_ZERO_MODS = ZERO_PRESERVING
 _OTHER_MODS = (nn.Sigmoid, nn.Softplus, nn.Hardsigmoid, nn.LogSigmoid)
 _HOMOG_MODS = (nn.ReLU, nn.LeakyReLU, nn.Identity, NoiseGate) + _DROPOUT + _POOLS
-_ZERO_FNS = {F.relu, torch.relu, F.relu6, F.gelu, F.silu, F.elu, F.celu, F.selu, torch.selu, F.leaky_relu,
-             F.hardtanh, F.mish, F.hardswish, torch.tanh, F.tanh, F.dropout, F.dropout1d, F.dropout2d, F.dropout3d}
+_ZERO_FNS = ZERO_PRESERVING_FNS
 _OTHER_FNS = {torch.sigmoid, F.sigmoid, F.softplus}
 _POOL_FNS = {F.max_pool1d, F.max_pool2d, F.max_pool3d, F.avg_pool1d, F.avg_pool2d, F.avg_pool3d,
              F.adaptive_avg_pool1d, F.adaptive_avg_pool2d, F.adaptive_avg_pool3d,
@@ -493,13 +493,6 @@ def check_reduced(gated:nn.Module,      # the gated network
     return d
 
 # %% ../nbs/08_reduce.ipynb #b90604f0
-def param_count(model:nn.Module,        # any network
-             gates_too:bool=True     # count the gates' mu and logsigma
-             ) -> int:
-    "Number of parameters of `model`."
-    skip = set() if gates_too else {id(p) for g in gates(model) for p in g.parameters()}
-    return sum(p.numel() for p in model.parameters() if id(p) not in skip)
-
 def _layer_names(model:nn.Module) -> dict:
     "Module -> display name: a `Gated` layer shows as its parent's name, its gate as `<parent>.gate`."
     names = {}
@@ -641,10 +634,12 @@ def compare(before:nn.Module,           # the gated network
     totals = pd.DataFrame(dict(gated=vg, unpruned=vp, reduced=vr), index=idx, dtype=object)
     totals['reduced/unpruned'] = [round(a/b, 4) if b else None for a, b in zip(vr, vp)]
     totals['reduced/gated'] = [round(a/b, 4) if b else None for a, b in zip(vr, vg)]
-    info = dict(param_compression_pct=100*(1 - vr[1]/vg[1]),
-                param_compression_pct_vs_gated=100*(1 - vr[0]/vg[0]),
-                param_compression_pct_links=param_compression(before) if gates(before) else None,
-                unit_compression_pct=unit_compression(before) if gates(before) else None,
+    # one name per metric: `param_compression` / `unit_compression` are the gated network's own (as in run records);
+    # `param_compression_reduced` counts what `reduce` removed, gates excluded, against the unpruned plain network
+    info = dict(param_compression_reduced=100*(1 - vr[1]/vg[1]),
+                param_compression_reduced_vs_gated=100*(1 - vr[0]/vg[0]),
+                param_compression=param_compression(before) if gates(before) else None,
+                unit_compression=unit_compression(before) if gates(before) else None,
                 macs_reduction_pct=100*(1 - vr[2]/vp[2]) if vp[2] else None,
                 speedup_vs_unpruned={f"b{b}": float(rp.iloc[-1][f"ms_b{b}"]/ra.iloc[-1][f"ms_b{b}"]) for b in batch_sizes},
                 speedup_vs_gated={f"b{b}": float(rb.iloc[-1][f"ms_b{b}"]/ra.iloc[-1][f"ms_b{b}"]) for b in batch_sizes},

@@ -11,15 +11,16 @@ import numpy as np
 import pandas as pd
 from .train import TrainConfig
 from .methods import METHOD_ORDER, SWEEP_METHOD_ORDER, RUNTIME_METHODS, label, is_bmrs
-from .posthoc import method_colors, read_sweep
+from .posthoc import method_colors, read_sweep, compression_key, OLD_COMPRESSION_KEYS
 
 # %% auto #0
 __all__ = ['RUN_COLUMNS', 'SUMMARY_METRICS', 'DATASET_ORDER', 'DATASET_LABELS', 'NETWORK_LABELS', 'TABLE_PROTOCOLS',
            'PAPER_TABLE1', 'PAPER_TABLE2', 'PAPER_TABLE3', 'PAPER_TABLE4', 'is_run_record', 'run_row', 'read_runs',
            'summarize', 'results_table', 'to_markdown', 'to_latex', 'paper_results', 'compare_with_paper',
            'comparison_markdown', 'runtime_table', 'benchmark_table', 'frame_markdown', 'runtime_benchmark_table',
-           'runtime_benchmark_markdown', 'read_sweeps', 'sweep_curves', 'plot_sweeps', 'save_figure', 'knee_point',
-           'knee_distances', 'knee_markdown', 'plot_figure5', 'sweep_records', 'mean_rank_correlations', 'figure1_data']
+           'runtime_benchmark_markdown', 'gate_overhead_table', 'read_sweeps', 'sweep_curves', 'plot_sweeps',
+           'save_figure', 'knee_point', 'knee_distances', 'knee_markdown', 'plot_figure5', 'sweep_records',
+           'mean_rank_correlations', 'figure1_data']
 
 # %% ../nbs/07_report.ipynb #dfba0bcb
 _CFG_FIELDS = {f.name for f in fields(TrainConfig)}
@@ -43,9 +44,10 @@ def run_row(rec:dict, path=None) -> dict:
     return dict(dataset=cfg.dataset, network=cfg.network, method=method, seed=cfg.seed, protocol=protocol,
                 p1=cfg.p1_value if cfg.criterion == 'bmrs_u' else None,
                 test_top1=m['test_top1'], test_top5=m.get('test_top5'), val_top1=m.get('val_top1'),
+                # one name per metric; older records: the release's keys ('compression', 'true_parameter_compression_pct')
                 unit_compression=m.get('unit_compression', m.get('compression', 0.)),
                 param_compression=m.get('param_compression', m.get('true_parameter_compression_pct', 0.)),
-                release_compression=m.get('param_compression_release'), noise_per=cfg.noise_per, masks=cfg.masks,
+                param_compression_release=m.get('param_compression_release'), noise_per=cfg.noise_per, masks=cfg.masks,
                 n_params=m.get('n_params'), n_params_removed=m.get('n_params_removed'),
                 n_epochs=n_ep, fine_tune_epochs=cfg.fine_tune_epochs, batch_size=cfg.batch_size,
                 time_train=t.get('train'), time_fine_tune=t.get('fine_tune'), time_test=t.get('test'),
@@ -59,7 +61,7 @@ def _json_files(folder):
         except (json.JSONDecodeError, UnicodeDecodeError, OSError): continue
 
 RUN_COLUMNS = ('dataset', 'network', 'method', 'seed', 'protocol', 'p1', 'test_top1', 'test_top5', 'val_top1',
-               'unit_compression', 'param_compression', 'release_compression', 'noise_per', 'masks', 'n_params', 'n_params_removed', 'n_epochs', 'fine_tune_epochs',
+               'unit_compression', 'param_compression', 'param_compression_release', 'noise_per', 'masks', 'n_params', 'n_params_removed', 'n_epochs', 'fine_tune_epochs',
                'batch_size', 'time_train', 'time_fine_tune', 'time_test', 'time_train_per_epoch', 'device', 'git_commit', 'path')
 
 def read_runs(folder,                     # searched recursively for run JSONs
@@ -211,11 +213,13 @@ def paper_results() -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 def compare_with_paper(df:pd.DataFrame,    # runs (`read_runs`) or their `summarize`
-                       comp:str='param') -> pd.DataFrame:
+                       comp:str='param') -> pd.DataFrame:  # 'param' (our count) or 'release' (the release's count)
     "Our mean ± std next to the paper's, with differences (ours − paper), for every (network, dataset, method) in both."
     s = summarize(df) if 'seed' in df.columns else df
     s = s[s.protocol.isin(TABLE_PROTOCOLS)]
-    ours = s.rename(columns={f'{comp}_compression_mean': 'comp_ours', f'{comp}_compression_std': 'comp_ours_std',
+    if comp not in ('param', 'release'): raise ValueError(f"comp must be 'param' or 'release', got {comp!r}")
+    col = 'param_compression' if comp == 'param' else 'param_compression_release'
+    ours = s.rename(columns={f'{col}_mean': 'comp_ours', f'{col}_std': 'comp_ours_std',
                              'test_top1_mean': 'acc_ours', 'test_top1_std': 'acc_ours_std'})
     ours = ours[['network', 'dataset', 'method', 'n', 'comp_ours', 'comp_ours_std', 'acc_ours', 'acc_ours_std']]
     p = paper_results().rename(columns={'comp_mean': 'comp_paper', 'comp_std': 'comp_paper_std',
@@ -229,15 +233,27 @@ def compare_with_paper(df:pd.DataFrame,    # runs (`read_runs`) or their `summar
     return out[['table', 'network', 'dataset', 'method', 'label', 'n', 'comp_ours', 'comp_ours_std', 'comp_paper',
                 'comp_paper_std', 'comp_diff', 'acc_ours', 'acc_ours_std', 'acc_paper', 'acc_paper_std', 'acc_diff']]
 
-def comparison_markdown(cmp:pd.DataFrame, digits:int=2) -> str:
-    "A `compare_with_paper` table as Markdown."
-    f = lambda m, s: f"{m:.{digits}f} ± {s:.{digits}f}"
-    lines = ['| Network | Dataset | Method | n | Comp. % ours | Comp. % paper | Δ comp | Acc. ours | Acc. paper | Δ acc |',
-             '|---|---|---|---|---|---|---|---|---|---|']
+_CMP_HEADS = dict(n='n', comp_ours='Comp. % ours', comp_paper='Comp. % paper', comp_diff='Δ comp',
+                  acc_ours='Acc. ours', acc_paper='Acc. paper', acc_diff='Δ acc')
+
+def comparison_markdown(cmp:pd.DataFrame,      # `compare_with_paper` output (optionally with comp_flag / acc_flag)
+                        digits:int=2,
+                        heads:dict|None=None,    # header text by key of `_CMP_HEADS` (n, comp_ours, ..., acc_diff)
+                        extra:dict|None=None     # {header: column stem}: '<stem>_mean ± <stem>_std' after Δ comp
+                        ) -> str:
+    "A `compare_with_paper` table as Markdown (the one comparison-table writer); a true `*_flag` marks its Δ with ⚠."
+    h = _CMP_HEADS | (heads or {}); extra = extra or {}
+    pm = lambda m, s, n=2: f"{m:.{digits}f} ± {s:.{digits}f}" if n > 1 else f"{m:.{digits}f}"   # one seed: no ±
+    delta = lambda r, k: f"{r[f'{k}_diff']:+.{digits}f}" + (' ⚠' if r.get(f'{k}_flag', False) else '')
+    heads = ['Network', 'Dataset', 'Method', h['n'], h['comp_ours'], h['comp_paper'], h['comp_diff'], *extra,
+             h['acc_ours'], h['acc_paper'], h['acc_diff']]
+    lines = ['| ' + ' | '.join(heads) + ' |', '|' + '---|'*len(heads)]
     for _, r in cmp.iterrows():
-        lines.append(f"| {NETWORK_LABELS.get(r.network, r.network)} | {DATASET_LABELS.get(r.dataset, r.dataset)} | {r.label} | {r.n} | "
-                     f"{f(r.comp_ours, r.comp_ours_std)} | {f(r.comp_paper, r.comp_paper_std)} | {r.comp_diff:+.{digits}f} | "
-                     f"{f(r.acc_ours, r.acc_ours_std)} | {f(r.acc_paper, r.acc_paper_std)} | {r.acc_diff:+.{digits}f} |")
+        cells = [NETWORK_LABELS.get(r.network, r.network), DATASET_LABELS.get(r.dataset, r.dataset), r.label, str(r.n),
+                 pm(r.comp_ours, r.comp_ours_std, r.n), pm(r.comp_paper, r.comp_paper_std), delta(r, 'comp'),
+                 *(pm(r[f'{c}_mean'], r[f'{c}_std'], r.n) for c in extra.values()),
+                 pm(r.acc_ours, r.acc_ours_std, r.n), pm(r.acc_paper, r.acc_paper_std), delta(r, 'acc')]
+        lines.append('| ' + ' | '.join(cells) + ' |')
     return '\n'.join(lines) + '\n'
 
 # %% ../nbs/07_report.ipynb #cd4786a2
@@ -314,6 +330,7 @@ def runtime_benchmark_table(rec,           # a runtime benchmark JSON (path) or 
     df = pd.DataFrame(rec['rows'])
     need = {'network', 'dataset', 'method', 'train_median_ms', 'infer_median_ms'}
     if not len(df) or not need <= set(df.columns): raise ValueError(f"benchmark rows need the columns {sorted(need)}")
+    if 'batch_size' in df.columns: df = df[df.batch_size == rec['settings']['batch_size']]   # Table 3: the first batch size
     paper = {**PAPER_TABLE3, **PAPER_TABLE4}
     f = lambda v: '–' if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.{digits}f}"
     rows = []
@@ -349,7 +366,26 @@ def runtime_benchmark_markdown(rec, digits:int=2) -> str:
            "The paper's numbers (columns 'paper') are means over 1000 passes on an NVIDIA Titan X GPU, so only the ratios "
            "gated/None are comparable.")
     if rec.get('note'): cap += f" Note: {rec['note']}"
-    return frame_markdown(tab) + '\n' + cap + "\n"
+    md = frame_markdown(tab) + '\n' + cap + "\n"
+    if len(st.get('batch_sizes') or ()) > 1:
+        md += ("\nTraining overhead of the gates: median ms of a training step, gated / None, at each batch size.\n\n"
+               + frame_markdown(gate_overhead_table(rec)))
+    return md
+
+def gate_overhead_table(rec) -> pd.DataFrame:
+    "Median train-step ms of each gated configuration of a runtime benchmark next to None's, and their ratio, per batch size."
+    rec = _read_record(rec)
+    df = pd.DataFrame(rec['rows'])
+    if 'batch_size' not in df.columns: df['batch_size'] = rec.get('settings', {}).get('batch_size')
+    key = ['network', 'dataset', 'batch_size']
+    base = df[df.method == 'none'][key + ['train_median_ms']].rename(columns={'train_median_ms': 'none_ms'})
+    t = df[df.method != 'none'].merge(base, on=key)
+    t = t.sort_values(['network', 'dataset', 'method', 'batch_size'], kind='stable',
+                      key=lambda c: c.map({k: i for i, k in enumerate(list(NETWORK_LABELS) + list(DATASET_ORDER) + list(RUNTIME_METHODS))}))
+    return pd.DataFrame({'Model': t.network.map(lambda n: NETWORK_LABELS.get(n, n)), 'Dataset': t.dataset.map(lambda d: DATASET_LABELS.get(d, d)),
+                         'Method': t.method.map(label), 'batch': t.batch_size.astype(int), 'None ms': t.none_ms,
+                         'gated ms': t.train_median_ms, 'gated / None': t.train_median_ms/t.none_ms}).reset_index(drop=True)
+
 
 # %% ../nbs/07_report.ipynb #eba9e662
 def _band(ax, line, color):
@@ -365,8 +401,9 @@ def read_sweeps(folder) -> pd.DataFrame:
             df, _ = read_sweep(p); df['path'] = str(p); dfs.append(df)
     return pd.concat(dfs, ignore_index=True) if dfs else pd.DataFrame()
 
-def sweep_curves(sweeps:pd.DataFrame, x:str='param_pct') -> tuple[pd.DataFrame, pd.DataFrame]:
+def sweep_curves(sweeps:pd.DataFrame, x:str='param_compression') -> tuple[pd.DataFrame, pd.DataFrame]:
     "(curves, stops): mean/std over seeds of `x` and accuracy per (network, dataset, method, level), and of the BMRS stopping points."
+    x, sweeps = compression_key(x), sweeps.rename(columns=OLD_COMPRESSION_KEYS)
     by = ['network', 'dataset', 'method']
     line = sweeps[~sweeps.is_stop_point.astype(bool)]
     curves = line.groupby(by + ['level'], sort=False).agg(x_mean=(x, 'mean'), x_std=(x, 'std'), acc_mean=('test_top1', 'mean'),
@@ -376,10 +413,10 @@ def sweep_curves(sweeps:pd.DataFrame, x:str='param_pct') -> tuple[pd.DataFrame, 
                                            acc_std=('test_top1', 'std'), n=('seed', 'nunique')).reset_index()
     return curves.fillna({'x_std': 0., 'acc_std': 0.}), stops.fillna({'x_std': 0., 'acc_std': 0.})
 
-def _compression_label(x): return ('parameter' if x == 'param_pct' else 'unit') + ' compression (%)'
+def _compression_label(x): return ('parameter' if compression_key(x) == 'param_compression' else 'unit') + ' compression (%)'
 
 def plot_sweeps(sweeps:pd.DataFrame,       # rows of `read_sweeps`
-                x:str='param_pct',         # 'param_pct' or 'unit_pct'
+                x:str='param_compression', # or 'unit_compression'
                 methods=None,              # default: every method present, in `SWEEP_METHOD_ORDER`
                 ncols:int=3,               # (network, dataset) panels per row
                 panel_size=(4.6, 3.6),     # inches per panel (per pair of panels: 1.75 × the width)
@@ -388,6 +425,7 @@ def plot_sweeps(sweeps:pd.DataFrame,       # rows of `read_sweeps`
                 zoom_pad:float=4.):        # stops panel: least margin (compression % points) around stops and knee
     "Fig. 2: mean test accuracy ± std against compression, one panel per (network, dataset), BMRS stops as stars; with `stops_panel`, each seed's stop points (scatter + KDE) over the `reference` curve near its knee."
     import matplotlib.pyplot as plt
+    x, sweeps = compression_key(x), sweeps.rename(columns=OLD_COMPRESSION_KEYS)
     curves, stops = sweep_curves(sweeps, x)
     panels = [(n, d) for n in _order(curves.network, tuple(NETWORK_LABELS)) for d in _order(curves[curves.network == n].dataset, DATASET_ORDER)]
     methods = _order(curves.method, SWEEP_METHOD_ORDER) if methods is None else list(methods)
@@ -413,7 +451,7 @@ def plot_sweeps(sweeps:pd.DataFrame,       # rows of `read_sweeps`
                             mew=.6, ecolor=cols[m], capsize=2, zorder=4)
         seeds = sweeps[(sweeps.network == n) & (sweeps.dataset == d)].seed.nunique()
         ax.set_title(f"{NETWORK_LABELS.get(n, n)} on {DATASET_LABELS.get(d, d)} ({seeds} seed{'s' if seeds != 1 else ''})")
-        ax.set_xlabel(('parameter' if x == 'param_pct' else 'unit') + ' compression (%)'); ax.set_ylabel('test accuracy (%)')
+        ax.set_xlabel(_compression_label(x)); ax.set_ylabel('test accuracy (%)')
         ax.set_xlim(0, 100); ax.grid(alpha=.3)
         if stops_panel:
             sel = (sweeps.network == n) & (sweeps.dataset == d)
@@ -461,9 +499,9 @@ def knee_point(x, y) -> dict:
 # %% ../nbs/07_report.ipynb #db2080ef
 def knee_distances(sweeps:pd.DataFrame,    # rows of `read_sweeps`
                    reference:str='snr',    # the method whose mean curve gives the knee
-                   x:str='param_pct') -> pd.DataFrame:  # 'param_pct' or 'unit_pct'
+                   x:str='param_compression') -> pd.DataFrame:  # or 'unit_compression'
     "Per (network, dataset, BMRS method): the knee of the `reference` mean curve and how far (compression % points) each seed's stop point is from it, mean ± std over seeds."
-    if x not in ('param_pct', 'unit_pct'): raise ValueError(f"x must be 'param_pct' or 'unit_pct', got {x!r}")
+    x, sweeps = compression_key(x), sweeps.rename(columns=OLD_COMPRESSION_KEYS)
     curves, _ = sweep_curves(sweeps, x)
     rows = []
     for (n, d), c in curves.groupby(['network', 'dataset'], sort=False):
@@ -531,7 +569,7 @@ def _plot_stops_panel(ax, sw:pd.DataFrame, curves:pd.DataFrame, methods, referen
     return ax
 
 # %% ../nbs/07_report.ipynb #43e60505
-def plot_figure5(sweeps:pd.DataFrame, x:str='param_pct', methods=None, **kwargs):
+def plot_figure5(sweeps:pd.DataFrame, x:str='param_compression', methods=None, **kwargs):
     "Fig. 5: `plot_sweeps` including gradient-based pruning ('grad'), which the sweeps must contain."
     if 'grad' not in set(sweeps.get('method', [])):
         raise ValueError("Fig. 5 needs sweeps with method 'grad' (gradient-based pruning): run bmrs.posthoc.sweep with "

@@ -43,9 +43,28 @@ def test_runtime_json_and_table(tmp_path):
     assert md.strip() in r.stdout
 
 
+def test_gate_overhead_batch_sizes(tmp_path):
+    "The former benchmarks/gate_overhead.py: None and BMRS_N train steps at batch 32 and 128, with the gated / None ratio."
+    out = tmp_path/'overhead.json'
+    r = run('--reps', 2, '--warmup', 1, '--networks', 'mlp', '--methods', 'none', 'bmrs_n', '--batch_size', 32, 128,
+            '--out', out, cwd=tmp_path)
+    assert r.returncode == 0, r.stdout + r.stderr
+    rec = json.loads(out.read_text())
+    assert rec['settings']['batch_size'] == 32 and rec['settings']['batch_sizes'] == [32, 128]
+    assert [(x['method'], x['batch_size']) for x in rec['rows']] == [('none', 32), ('none', 128), ('bmrs_n', 32), ('bmrs_n', 128)]
+    md = out.with_suffix('.md').read_text()
+    assert len([l for l in md.splitlines() if l.startswith('| MLP | BMRS_N |')]) == 1          # Table 3: batch 32 only
+    by = {(x['method'], x['batch_size']): x['train_median_ms'] for x in rec['rows']}
+    for b in (32, 128):                                                                      # the overhead table, every batch
+        assert f"| MLP | MNIST | BMRS_N | {b} | {by[('none', b)]:.2f} | {by[('bmrs_n', b)]:.2f} | {by[('bmrs_n', b)]/by[('none', b)]:.2f} |" in md
+    assert not (REPO/'benchmarks'/'gate_overhead.py').exists()
+
+
 def test_bad_arguments(tmp_path):
     r = run('--reps', 0, '--out', tmp_path/'x.json', cwd=tmp_path)
     assert r.returncode != 0 and '--reps must be >= 1, got 0' in r.stderr
     r = run('--methods', 'magnitude', '--out', tmp_path/'x.json', cwd=tmp_path)
     assert r.returncode != 0 and "invalid choice: 'magnitude'" in r.stderr
+    r = run('--batch_size', 32, 0, '--out', tmp_path/'x.json', cwd=tmp_path)
+    assert r.returncode != 0 and '--batch_size must be >= 1, got 0' in r.stderr
     assert not (tmp_path/'x.json').exists()
