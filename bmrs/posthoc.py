@@ -64,6 +64,7 @@ def method_settings(model:nn.Module, method:str):
     finally:
         for g, v in zip(gs, old): g.delta_f_variant = v
 
+# %% ../nbs/06_posthoc.ipynb #e2c58db6
 def _grad_norm_of(g) -> torch.Tensor:
     "The gradient norms stored on gate `g` by `attach_grad_norms`."
     v = getattr(g, 'grad_norm', None)
@@ -133,6 +134,7 @@ def _unit_sq_norms(m:nn.Module, t:torch.Tensor) -> torch.Tensor:
     if isinstance(m, nn.modules.conv._ConvTransposeNd): t = t.transpose(0, 1)
     return t.reshape(t.shape[0], -1).double().pow(2).sum(1)
 
+# %% ../nbs/06_posthoc.ipynb #b05d2d12
 def unit_grad_norms(model:nn.Module,           # left unchanged (the gradients are taken on a copy)
                     data:bdata.TensorData,     # training examples
                     cfg:TrainConfig,           # batch size and device
@@ -188,6 +190,7 @@ def finetune_eval(model:nn.Module,         # modified in place
         for _ in range(epochs): train_epoch(model, opt, splits.train, cfg, device, gen, sched)
     return evaluate(model, splits.test, device)
 
+# %% ../nbs/06_posthoc.ipynb #8832c4d3
 def sweep_point(trained:nn.Module,         # the trained network (left unchanged)
                 method:str,                # one of `METHODS` (or bmrs_uP)
                 level:float,               # unit compression % to prune to (ignored when `stop`)
@@ -267,6 +270,7 @@ def sweep_levels(levels:int|list=100) -> np.ndarray:
     if lv.ndim != 1 or len(lv) == 0 or lv.min() < 0 or lv.max() > 100: raise ValueError(f"levels must lie in [0, 100], got {levels}")
     return np.sort(lv)
 
+# %% ../nbs/06_posthoc.ipynb #048905bb
 def sweep(trained:nn.Module,               # network trained with gates and without pruning (left unchanged)
           splits:bdata.DataSplits,
           cfg:TrainConfig,                 # the training run's options (batch size, learning rate, KL averaging, device)

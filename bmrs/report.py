@@ -54,6 +54,7 @@ def run_row(rec:dict, path=None) -> dict:
                 time_train_per_epoch=(t['train']/n_ep if t.get('train') is not None and n_ep else None),
                 device=env.get('device'), git_commit=env.get('git_commit'), path=None if path is None else str(path))
 
+# %% ../nbs/07_report.ipynb #80d9f4d8
 def _json_files(folder):
     for p in sorted(Path(folder).rglob('*.json')):
         if p.name.startswith('.') or '.ipynb_checkpoints' in p.parts: continue
@@ -212,6 +213,7 @@ def paper_results() -> pd.DataFrame:
             for t, tab in ((1, PAPER_TABLE1), (2, PAPER_TABLE2)) for (n, d), vals in tab.items() for m, v in zip(_M7, vals)]
     return pd.DataFrame(rows)
 
+# %% ../nbs/07_report.ipynb #ba59f9b6
 def compare_with_paper(df:pd.DataFrame,    # runs (`read_runs`) or their `summarize`
                        comp:str='param') -> pd.DataFrame:  # 'param' (our count) or 'release' (the release's count)
     "Our mean ± std next to the paper's, with differences (ours − paper), for every (network, dataset, method) in both."
@@ -233,6 +235,7 @@ def compare_with_paper(df:pd.DataFrame,    # runs (`read_runs`) or their `summar
     return out[['table', 'network', 'dataset', 'method', 'label', 'n', 'comp_ours', 'comp_ours_std', 'comp_paper',
                 'comp_paper_std', 'comp_diff', 'acc_ours', 'acc_ours_std', 'acc_paper', 'acc_paper_std', 'acc_diff']]
 
+# %% ../nbs/07_report.ipynb #4fe6a047
 _CMP_HEADS = dict(n='n', comp_ours='Comp. % ours', comp_paper='Comp. % paper', comp_diff='Δ comp',
                   acc_ours='Acc. ours', acc_paper='Acc. paper', acc_diff='Δ acc')
 
@@ -317,6 +320,7 @@ PAPER_TABLE4 = {
     ('vit', 'bmrs_u4'): dict(cifar10=(343.60, 88.56), tinyimagenet=(351.39, 87.47)),
 }
 
+# %% ../nbs/07_report.ipynb #fbcbaef1
 def _read_record(rec):
     rec = json.loads(Path(rec).read_text()) if isinstance(rec, (str, Path)) else rec
     if not (isinstance(rec, dict) and rec.get('kind') == 'runtime_benchmark' and isinstance(rec.get('rows'), list)):
@@ -354,6 +358,7 @@ def runtime_benchmark_table(rec,           # a runtime benchmark JSON (path) or 
     out.attrs.update(machine=rec.get('machine'), settings=rec.get('settings'), note=rec.get('note'))
     return out
 
+# %% ../nbs/07_report.ipynb #0f89d94d
 def runtime_benchmark_markdown(rec, digits:int=2) -> str:
     "A runtime benchmark as Markdown: the Table 3 layout and a caption with the machine and settings."
     rec = _read_record(rec)
@@ -372,6 +377,7 @@ def runtime_benchmark_markdown(rec, digits:int=2) -> str:
                + frame_markdown(gate_overhead_table(rec)))
     return md
 
+# %% ../nbs/07_report.ipynb #fd587fb1
 def gate_overhead_table(rec) -> pd.DataFrame:
     "Median train-step ms of each gated configuration of a runtime benchmark next to None's, and their ratio, per batch size."
     rec = _read_record(rec)
@@ -385,7 +391,6 @@ def gate_overhead_table(rec) -> pd.DataFrame:
     return pd.DataFrame({'Model': t.network.map(lambda n: NETWORK_LABELS.get(n, n)), 'Dataset': t.dataset.map(lambda d: DATASET_LABELS.get(d, d)),
                          'Method': t.method.map(label), 'batch': t.batch_size.astype(int), 'None ms': t.none_ms,
                          'gated ms': t.train_median_ms, 'gated / None': t.train_median_ms/t.none_ms}).reset_index(drop=True)
-
 
 # %% ../nbs/07_report.ipynb #eba9e662
 def _band(ax, line, color):
@@ -415,6 +420,58 @@ def sweep_curves(sweeps:pd.DataFrame, x:str='param_compression') -> tuple[pd.Dat
 
 def _compression_label(x): return ('parameter' if compression_key(x) == 'param_compression' else 'unit') + ' compression (%)'
 
+
+# %% ../nbs/07_report.ipynb #1dbdd0f3
+def _sweep_axes(n_panels:int, ncols:int, panel_size, stops_panel:bool):
+    "(figure, curve axes, stops-panel axes or None, all axes) for `n_panels` panels, `ncols` per row (Fig. 2's layout)."
+    import matplotlib.pyplot as plt
+    nc = min(ncols, n_panels); nr = math.ceil(n_panels/nc)
+    if not stops_panel:
+        fig, axs = plt.subplots(nr, nc, figsize=(panel_size[0]*nc, panel_size[1]*nr), squeeze=False)
+        return fig, axs, None, axs
+    fig, axs2 = plt.subplots(nr, 2*nc, figsize=(panel_size[0]*1.75*nc, panel_size[1]*nr), squeeze=False,
+                             gridspec_kw=dict(width_ratios=[1.3, 1]*nc))
+    return fig, axs2[:, 0::2], axs2[:, 1::2], axs2
+
+
+# %% ../nbs/07_report.ipynb #d7122085
+def _plot_curves(ax, curves:pd.DataFrame, stops:pd.DataFrame, methods, cols:dict, x:str, title:str):
+    "One panel of Fig. 2 (one network and dataset): each method's mean accuracy ± std band, BMRS curves ending at their stop (a star ± std)."
+    for m in methods:
+        c = curves[curves.method == m].sort_values('level')
+        if not len(c): continue
+        bm = is_bmrs(m)
+        s = stops[stops.method == m]
+        line = pd.concat([c, s]).sort_values('x_mean') if len(s) else c   # BMRS curves end at their stop
+        ax.plot(line.x_mean, line.acc_mean, color=cols[m], lw=2.2 if bm else 1.6, zorder=3 if bm else 2, label=label(m))
+        _band(ax, line, cols[m])
+        if len(s):
+            ax.errorbar(s.x_mean, s.acc_mean, xerr=s.x_std, yerr=s.acc_std, fmt='*', ms=14, color=cols[m], mec='k',
+                        mew=.6, ecolor=cols[m], capsize=2, zorder=4)
+    ax.set_title(title)
+    ax.set_xlabel(_compression_label(x)); ax.set_ylabel('test accuracy (%)')
+    ax.set_xlim(0, 100); ax.grid(alpha=.3)
+    return ax
+
+
+# %% ../nbs/07_report.ipynb #000c8be5
+def _sweep_legend(fig, axes, stops_panel:bool, reference:str, ncols:int):
+    "Fig. 2's legend below the panels: each label once (first seen), the BMRS star, and with `stops_panel` the seed dots and the knee."
+    from matplotlib.lines import Line2D
+    hs, ls = [], []
+    for ax in axes.flat:
+        for h, l in zip(*ax.get_legend_handles_labels()):
+            if l not in ls and not l.startswith('_'): hs.append(h); ls.append(l)
+    hs.append(Line2D([], [], marker='*', ls='none', color='0.5', mec='k', ms=12)); ls.append('BMRS stop (ΔF ≥ 0), mean ± std')
+    if stops_panel:
+        hs.append(Line2D([], [], marker='o', ls='none', color='0.5', mec='k', ms=6)); ls.append('BMRS stop of one seed (+ KDE)')
+        hs.append(Line2D([], [], marker='X', ls='none', color='k', ms=9)); ls.append(f'knee of the {label(reference)} curve')
+    fig.tight_layout()
+    return fig.legend(hs, ls, loc='upper center', ncol=min(len(ls), (6 if stops_panel else 3)*ncols + 1, 5), frameon=False,
+                      bbox_to_anchor=(.5, 0))
+
+
+# %% ../nbs/07_report.ipynb #88a4147d
 def plot_sweeps(sweeps:pd.DataFrame,       # rows of `read_sweeps`
                 x:str='param_compression', # or 'unit_compression'
                 methods=None,              # default: every method present, in `SWEEP_METHOD_ORDER`
@@ -424,53 +481,21 @@ def plot_sweeps(sweeps:pd.DataFrame,       # rows of `read_sweeps`
                 reference:str='snr',       # stops panel: the curve drawn behind the stop points, and whose knee is marked
                 zoom_pad:float=4.):        # stops panel: least margin (compression % points) around stops and knee
     "Fig. 2: mean test accuracy ± std against compression, one panel per (network, dataset), BMRS stops as stars; with `stops_panel`, each seed's stop points (scatter + KDE) over the `reference` curve near its knee."
-    import matplotlib.pyplot as plt
     x, sweeps = compression_key(x), sweeps.rename(columns=OLD_COMPRESSION_KEYS)
     curves, stops = sweep_curves(sweeps, x)
     panels = [(n, d) for n in _order(curves.network, tuple(NETWORK_LABELS)) for d in _order(curves[curves.network == n].dataset, DATASET_ORDER)]
     methods = _order(curves.method, SWEEP_METHOD_ORDER) if methods is None else list(methods)
     cols = method_colors(methods)
-    nc = min(ncols, len(panels)); nr = math.ceil(len(panels)/nc)
-    if stops_panel:
-        fig, axs2 = plt.subplots(nr, 2*nc, figsize=(panel_size[0]*1.75*nc, panel_size[1]*nr), squeeze=False,
-                                 gridspec_kw=dict(width_ratios=[1.3, 1]*nc))
-        axs, zooms = axs2[:, 0::2], axs2[:, 1::2]
-    else:
-        fig, axs = plt.subplots(nr, nc, figsize=(panel_size[0]*nc, panel_size[1]*nr), squeeze=False)
+    fig, axs, zooms, every = _sweep_axes(len(panels), ncols, panel_size, stops_panel)
     for pi, (ax, (n, d)) in enumerate(zip(axs.flat, panels)):
-        for m in methods:
-            c = curves[(curves.network == n) & (curves.dataset == d) & (curves.method == m)].sort_values('level')
-            if not len(c): continue
-            bm = is_bmrs(m)
-            s = stops[(stops.network == n) & (stops.dataset == d) & (stops.method == m)]
-            line = pd.concat([c, s]).sort_values('x_mean') if len(s) else c   # BMRS curves end at their stop
-            ax.plot(line.x_mean, line.acc_mean, color=cols[m], lw=2.2 if bm else 1.6, zorder=3 if bm else 2, label=label(m))
-            _band(ax, line, cols[m])
-            if len(s):
-                ax.errorbar(s.x_mean, s.acc_mean, xerr=s.x_std, yerr=s.acc_std, fmt='*', ms=14, color=cols[m], mec='k',
-                            mew=.6, ecolor=cols[m], capsize=2, zorder=4)
-        seeds = sweeps[(sweeps.network == n) & (sweeps.dataset == d)].seed.nunique()
-        ax.set_title(f"{NETWORK_LABELS.get(n, n)} on {DATASET_LABELS.get(d, d)} ({seeds} seed{'s' if seeds != 1 else ''})")
-        ax.set_xlabel(_compression_label(x)); ax.set_ylabel('test accuracy (%)')
-        ax.set_xlim(0, 100); ax.grid(alpha=.3)
+        here = lambda df: df[(df.network == n) & (df.dataset == d)]
+        seeds = here(sweeps).seed.nunique()
+        _plot_curves(ax, here(curves), here(stops), methods, cols, x,
+                     f"{NETWORK_LABELS.get(n, n)} on {DATASET_LABELS.get(d, d)} ({seeds} seed{'s' if seeds != 1 else ''})")
         if stops_panel:
-            sel = (sweeps.network == n) & (sweeps.dataset == d)
-            _plot_stops_panel(zooms.flat[pi], sweeps[sel], curves[(curves.network == n) & (curves.dataset == d)],
-                              [m for m in methods if is_bmrs(m)], reference, x, cols, zoom_pad)
-    hidden = list(axs.flat)[len(panels):] + (list(zooms.flat)[len(panels):] if stops_panel else [])
-    for ax in hidden: ax.set_visible(False)
-    hs, ls = [], []
-    for ax in (axs2 if stops_panel else axs).flat:
-        for h, l in zip(*ax.get_legend_handles_labels()):
-            if l not in ls and not l.startswith('_'): hs.append(h); ls.append(l)
-    from matplotlib.lines import Line2D
-    hs.append(Line2D([], [], marker='*', ls='none', color='0.5', mec='k', ms=12)); ls.append('BMRS stop (ΔF ≥ 0), mean ± std')
-    if stops_panel:
-        hs.append(Line2D([], [], marker='o', ls='none', color='0.5', mec='k', ms=6)); ls.append('BMRS stop of one seed (+ KDE)')
-        hs.append(Line2D([], [], marker='X', ls='none', color='k', ms=9)); ls.append(f'knee of the {label(reference)} curve')
-    fig.tight_layout()
-    fig.legend(hs, ls, loc='upper center', ncol=min(len(ls), (6 if stops_panel else 3)*nc + 1, 5), frameon=False,
-               bbox_to_anchor=(.5, 0))
+            _plot_stops_panel(zooms.flat[pi], here(sweeps), here(curves), [m for m in methods if is_bmrs(m)], reference, x, cols, zoom_pad)
+    for ax in list(axs.flat)[len(panels):] + (list(zooms.flat)[len(panels):] if stops_panel else []): ax.set_visible(False)
+    _sweep_legend(fig, every, stops_panel, reference, axs.shape[1])
     return fig
 
 def save_figure(fig, stem, dpi:int=150) -> list[Path]:
@@ -522,6 +547,7 @@ def knee_distances(sweeps:pd.DataFrame,    # rows of `read_sweeps`
             'stop_acc_mean', 'distance_mean', 'distance_std', 'abs_distance_mean', 'acc_minus_knee_acc']
     return pd.DataFrame(rows, columns=cols).fillna({'stop_x_std': 0., 'distance_std': 0.})
 
+# %% ../nbs/07_report.ipynb #1edb1096
 def knee_markdown(kd:pd.DataFrame, digits:int=1) -> str:
     "A `knee_distances` table as Markdown (one row per network, dataset and BMRS method)."
     x = lambda m, s: f"{m:.{digits}f} ± {s:.{digits}f}"
@@ -534,6 +560,7 @@ def knee_markdown(kd:pd.DataFrame, digits:int=1) -> str:
     ref = label(kd.reference.iloc[0]) if len(kd) else 'reference'
     return '\n'.join(lines) + f"\n\nKnee: Kneedle point of the {ref} mean curve; distances are mean ± std over seeds.\n"
 
+# %% ../nbs/07_report.ipynb #83ac3964
 def _plot_stops_panel(ax, sw:pd.DataFrame, curves:pd.DataFrame, methods, reference:str, x:str, cols:dict, zoom_pad:float):
     "Right-hand panel of Fig. 2: each seed's BMRS stop points (scatter + KDE contours) over the `reference` curve, zoomed to stops and knee."
     import seaborn as sns
