@@ -785,6 +785,7 @@ def save_reduced(model:nn.Module,          # a gated network (reduced here) or t
     write_atomic(p/_MANIFEST, json.dumps(dict(format='bmrs.reduced/1', weights=wname, files=files), indent=1))
     return red
 
+# %% ../nbs/08_reduce.ipynb #f69e2f5b
 def _manifest(p:Path) -> dict:
     "The checked manifest of reduced-model folder `p`."
     mf = p/_MANIFEST
@@ -811,6 +812,7 @@ def _json_object(path:Path, what:str) -> dict:
     if not isinstance(d, dict): raise FileError(f"{what} {str(path)!r} holds a JSON {type(d).__name__}, not an object")
     return d
 
+# %% ../nbs/08_reduce.ipynb #2777b284
 def _check_plan(plan:dict, path:Path):
     "FileError naming `path` unless `plan` is a well-formed bmrs reduction plan."
     def bad(why): raise FileError(f"reduction plan {str(path)!r} is malformed: {why}")
@@ -841,6 +843,7 @@ def _load_weights(w:Path) -> dict:
         raise FileError(f"reduced weights {str(w)!r} do not hold a state dict (name -> tensor) but a {type(sd).__name__}")
     return sd
 
+# %% ../nbs/08_reduce.ipynb #79c15f7e
 def load_reduced(path,                      # directory written by `save_reduced`
                  base:nn.Module|None=None,  # the unreduced gated network; default: built from arch.json
                  builders:dict|None=None    # {name: callable}: your own builders, for an arch.json `{"builder": name, "kwargs": {...}}`
