@@ -234,6 +234,7 @@ def _read_idx_set(files):
         if y.shape != (len(x),): raise IDXError(f"{fy}: expected {len(x)} labels, got shape {tuple(y.shape)}")
     return TensorData(xtr[:, None], ytr.long()), TensorData(xte[:, None], yte.long())
 
+# %% ../nbs/04_data.ipynb #59f84e4b
 class RefusedPickle(pickle.UnpicklingError):
     "A pickle that names a global outside the CIFAR-10 allow-list"
 
@@ -273,6 +274,7 @@ def _read_cifar(files):
     train = [_read_cifar_batch(f) for f in files[:5]]
     return TensorData(torch.cat([b.x for b in train]), torch.cat([b.y for b in train])), _read_cifar_batch(files[5])
 
+# %% ../nbs/04_data.ipynb #4cb88a7d
 def _read_hf(files):
     "(train, valid) `TensorData` from a `datasets.save_to_disk` folder with columns image, label"
     import datasets

@@ -112,6 +112,7 @@ def _check_rules(path, where:str, kind:str, rules) -> list:
             if k in rule and not isinstance(rule[k], dict): raise GridError(f"{path}: {where}{kind} rule {j}: {k!r} takes a mapping, got {rule[k]!r}")
     return rules
 
+# %% ../nbs/09_grid.ipynb #5cca63cf
 def load_grid(grid) -> dict:
     "Read a grid file (path or packaged name) into {'path', 'description', 'experiments': [...], 'report': [...]}."
     path = grid_path(grid)
@@ -158,6 +159,7 @@ class Run:
         "Is this run finished: complete result and notebook, made with the run's parameters now (see `run_state`)?"
         return run_state(self)[0] in ('done', 'adopt')
 
+# %% ../nbs/09_grid.ipynb #aa75740f
 def _as_list(v): return list(v) if isinstance(v, (list, tuple)) else [v]
 
 def _matches(values:dict, cond:dict) -> bool:
@@ -211,6 +213,7 @@ def expand(grid:dict, out) -> list[Run]:
                 r.params[rule['param']] = str(t.result); r.deps.append(t.id); r.matched[rule['param']] = t.id
     return order_runs(runs)
 
+# %% ../nbs/09_grid.ipynb #6159a573
 def order_runs(runs:list[Run]) -> list[Run]:
     "Runs in their order, each preceded by the runs it needs (depth first); raises on a cycle."
     by_id, seen, out = {r.id: r for r in runs}, {}, []
@@ -313,6 +316,7 @@ def param_changes(stored:dict, run:Run, strict:bool=True) -> dict:
         elif strict and k in defaults and v != defaults[k]: out[k] = ('(default) ' + repr(defaults[k]), v)
     return out
 
+# %% ../nbs/09_grid.ipynb #d478302b
 def _record_params(rec, run:Run) -> dict|None:
     "The record's `config` in `run_parameters` form (matched results by run id), or None when it has none."
     cfg = rec.get('config') if isinstance(rec, dict) else None
