@@ -407,8 +407,8 @@ def run_metrics(model:nn.Module, # the tested network (best checkpoint)
                    test_top1_stale_etheta=stale, times=times)
     if energy is not None: metrics['energy'] = energy
     metrics['compression'] = metrics['unit_compression']                              # the release's key
-    metrics['true_parameter_compression_pct'] = metrics['param_compression']          # the release's table key
-    metrics['param_compression_release'] = release_param_compression(model) if gated else 0.  # the release's count
+    metrics['true_parameter_compression_pct'] = metrics['param_compression']          # the release's table key, holding OUR count
+    metrics['param_compression_release'] = release_param_compression(model) if gated else 0.  # the release's count (its own key)
     return metrics
 
 # %% ../nbs/05_train.ipynb #2b1257c8

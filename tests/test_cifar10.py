@@ -24,11 +24,11 @@ def make_cifar(root, n=40, seed=0):
 
 # parameter counts of the plain networks for 3x32x32 inputs, by hand:
 #   MLP (input layer + 5 hidden->hidden blocks of 150): 3072*150+150 + 5*(150*150+150) + 150*10+10 = 575,710
-#   (PAPER.md §5: 577,510 with the 900 units' mu and log sigma)
+#   (11_explanations, “Parameter and unit counts of the paper's networks”: 577,510 with the 900 units' mu and log sigma)
 #   LeNet5, widths scaled by the 3 channels as in the release: conv 3->18 5x5 (1,368) + conv 18->48 5x5 (21,648)
-#   + 1200->360 (432,360) + 360->252 (90,972) + 252->10 (2,530) = 548,878 (PAPER.md §5: 550,234 with 678 units' gates)
+#   + 1200->360 (432,360) + 360->252 (90,972) + 252->10 (2,530) = 548,878 (11_explanations, “Parameter and unit counts of the paper's networks”: 550,234 with 678 units' gates)
 PLAIN = {'mlp': 575_710, 'lenet5': 548_878}
-HPARAMS = {'mlp': dict(n_layers=5, hidden_dim=150, batch_size=32, learning_rate=6.8e-4),   # PAPER.md §5
+HPARAMS = {'mlp': dict(n_layers=5, hidden_dim=150, batch_size=32, learning_rate=6.8e-4),   # 11_explanations, “Hyperparameters per network and dataset”
            'lenet5': dict(batch_size=64, learning_rate=1.0e-3)}
 
 
