@@ -8,7 +8,7 @@ import copy, math
 import numpy as np
 import torch
 from torch import nn, Tensor
-from .distributions import (LOG_A, LOG_B, LOGSIGMA_MIN, LOGSIGMA_MAX, _check_bounds,
+from .distributions import (LOG_A, LOG_B, LOGSIGMA_MIN, LOGSIGMA_MAX, check_bounds,
                                 expected_theta, kl_loguniform, sample_theta, snr, working_dtype)
 from fastcore.basics import patch
 from .methods import CRITERIA, DEFAULT_THRESHOLDS, check_criterion, get_criterion
@@ -16,8 +16,8 @@ from .methods import CRITERIA, DEFAULT_THRESHOLDS, check_criterion, get_criterio
 # %% auto #0
 __all__ = ['DELTA_F', 'NOISE_PER', 'NoiseGate', 'GateLinks', 'LogUniformPruningLayer', 'LogUniformL2NormPruningLayer',
            'LogUniformApproximateDiracBMRPruningLayer', 'LogUniformCDFBMRPruningLayer', 'gates', 'model_kl',
-           'prune_lowest', 'compress_model', 'unit_compression', 'unit_counts', 'set_gates_enabled', 'fuse_gates',
-           'unfuse_gates', 'link_sequential', 'param_count', 'removed_params', 'param_compression',
+           'prune_lowest', 'compress_model', 'unit_compression', 'unit_counts', 'set_gates_enabled', 'draw_all',
+           'fuse_gates', 'unfuse_gates', 'link_sequential', 'param_count', 'removed_params', 'param_compression',
            'release_param_compression', 'zero_pruned_release', 'gather_pruning_layers', 'calculate_model_kl',
            'compress', 'usable_neuron_pct', 'get_true_parameter_compression_percent', 'enable', 'disable']
 
@@ -48,7 +48,7 @@ class NoiseGate(nn.Module):
         super().__init__()
         if not (isinstance(n_units, int) and n_units > 0): raise ValueError(f"n_units must be a positive int, got n_units={n_units!r}")
         if axis == 0: raise ValueError("axis=0 is the batch dimension; units live along another axis")
-        _check_bounds(a, b)
+        check_bounds(a, b)
         self.criterion = check_criterion(criterion)
         if not sigma_p > 0: raise ValueError(f"sigma_p must be > 0, got sigma_p={sigma_p!r}")
         if delta_f_variant not in DELTA_F: raise ValueError(f"delta_f_variant must be 'eq8' or 'release', got {delta_f_variant!r}")
@@ -339,7 +339,7 @@ def set_gates_enabled(model:nn.Module, enabled:bool=True):
     return model
 
 # %% ../nbs/02_layers.ipynb #fe38f9d9
-def _draw_all(model, args, kwargs):
+def draw_all(model, args, kwargs):
     gs = [g for g in gates(model) if g.enabled and g.training]
     for g in gs: g.__dict__.pop('_theta', None)
     gs = [g for g in gs if g.noise_per == 'unit']   # per-element noise is drawn by the gate itself
@@ -354,7 +354,7 @@ def _draw_all(model, args, kwargs):
 def fuse_gates(model:nn.Module) -> nn.Module:
     "Draw the training noise of all gates of `model` in one call per forward pass (idempotent)."
     if getattr(model, '_bmrs_fused', None) is None:
-        model._bmrs_fused = model.register_forward_pre_hook(_draw_all, with_kwargs=True)
+        model._bmrs_fused = model.register_forward_pre_hook(draw_all, with_kwargs=True)
     return model
 
 def unfuse_gates(model:nn.Module) -> nn.Module:
@@ -425,7 +425,6 @@ def removed_params(model:nn.Module) -> tuple[int, int]:
         if m.bias is not None: removed += int(m.bias.numel() - ko.sum())
     return removed, param_count(model, trainable=True)
 
-_removed_params = removed_params   # the name bmrs.train imports
 
 def param_compression(model:nn.Module) -> float:
     "Percentage of trainable parameters (gates included) that disappear when the pruned units are removed."
@@ -463,8 +462,8 @@ def release_param_compression(model:nn.Module) -> float:
     return 100*removed/total if total else 0.
 
 def zero_pruned_release(model:nn.Module) -> nn.Module:
-    """Zero, in `model`'s own weights, what the release's parameter count zeroes as a side effect every epoch (PAPER.md
-    §8 item 14): each pruned unit's row of the weight before its gate and its column of the weight after it, where the
+    """Zero, in `model`'s own weights, what the release's parameter count zeroes as a side effect every epoch
+    (11_explanations, “Release item 14”): each pruned unit's row of the weight before its gate and its column of the weight after it, where the
     shapes line up. With masks that are recomputed each epoch, a unit that comes back has lost those weights."""
     _release_walk(model, in_place=True)
     return model

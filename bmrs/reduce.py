@@ -11,7 +11,7 @@ import torch
 import torch.fx as fx
 import torch.nn.functional as F
 from torch import nn, Tensor
-from .layers import NoiseGate, gates, param_count, param_compression, unit_compression, _draw_all
+from .layers import NoiseGate, gates, param_count, param_compression, unit_compression, draw_all
 _all_ = ['param_count']   # the one counter lives in bmrs.layers; re-exported here
 from .models import Gated, build_model, ZERO_PRESERVING, ZERO_PRESERVING_FNS
 from .files import FileError, safe_name, atomic_path, write_atomic, check_writable, read_json, sha256_file, verify_sha256
@@ -453,7 +453,7 @@ def _apply_plan(model:nn.Module, plan:dict, scales:dict|None=None) -> nn.Module:
 def _strip_hooks(model:nn.Module):
     "Drop `fuse_gates`' noise hook from a copy (a plain network draws no noise)."
     for k, h in list(model._forward_pre_hooks.items()):
-        if h is _draw_all:
+        if h is draw_all:
             del model._forward_pre_hooks[k]
             model._forward_pre_hooks_with_kwargs.pop(k, None)
     model.__dict__.pop('_bmrs_fused', None)

@@ -9,7 +9,7 @@ __all__ = ['reduced_posterior_lognormal', 'delta_f_lognormal', 'delta_f_lognorma
 # %% ../nbs/01_reduction.ipynb #2b830afe
 import math
 import torch
-from .distributions import LOG_A, LOG_B, _setup, _std, _as, _check_bounds, log_interval_mass
+from .distributions import LOG_A, LOG_B, prepare_params, standardize, to_tensor, check_bounds, log_interval_mass
 
 # %% ../nbs/01_reduction.ipynb #09228457
 def reduced_posterior_lognormal(mu,       # posterior location of log theta
@@ -28,13 +28,13 @@ def delta_f_lognormal(mu,            # posterior location of log theta (any shap
                       sigma_p=1e-6): # reduced-prior scale (sigma_p^2 = 1e-12 in the paper)
     "BMRS_N: Delta F of Eq. 8 in float64; prune where it is >= 0."
     if not sigma_p > 0: raise ValueError(f"sigma_p must be > 0, got sigma_p={sigma_p!r}")
-    mu, sigma, a, b, _ = _setup(mu, sigma, a, b)
-    mu_p = a if mu_p is None else _as(mu_p, mu.dtype, mu.device)
-    sigma_p = _as(sigma_p, mu.dtype, mu.device)
+    mu, sigma, a, b, _ = prepare_params(mu, sigma, a, b)
+    mu_p = a if mu_p is None else to_tensor(mu_p, mu.dtype, mu.device)
+    sigma_p = to_tensor(sigma_p, mu.dtype, mu.device)
     s, t = sigma**2, sigma_p**2
     mu_t, sigma_t = reduced_posterior_lognormal(mu, sigma, mu_p, sigma_p)
-    sq, sqt = _std(mu, sigma, a, b), _std(mu_t, sigma_t, a, b)
-    sp = _std(mu_p + 0*mu, sigma_p + 0*mu, a, b)
+    sq, sqt = standardize(mu, sigma, a, b), standardize(mu_t, sigma_t, a, b)
+    sp = standardize(mu_p + 0*mu, sigma_p + 0*mu, a, b)
     lzp = sp.logz()
     direct = sqt.logz() - sq.logz() - lzp - (mu - mu_p)**2/(2*(s + t))
     up, lo = sq.upper & sqt.upper, sq.lower & sqt.lower
@@ -57,7 +57,7 @@ def loguniform_bounds(p1=8,   # bits: upper end of the reduced support is 2^-p1
 def prior_mass_loguniform(p1=8, p2=23, a=LOG_A, b=LOG_B):
     "Mass of [2^-p2, 2^-p1] under the log-uniform prior: the q-mass BMRS_U needs to prune."
     ap, bp = loguniform_bounds(p1, p2)
-    _check_bounds(a, b)
+    check_bounds(a, b)
     if not (a <= ap and bp <= b):
         raise ValueError(f"the reduced support [{ap:.4g}, {bp:.4g}] (p1={p1}, p2={p2}) must lie inside [a, b] = [{a}, {b}]")
     return (bp - ap)/(b - a)
@@ -71,5 +71,5 @@ def delta_f_loguniform(mu,        # posterior location of log theta (any shape)
     "BMRS_U: Delta F of Eqs. 10-11 in float64; prune where it is >= 0."
     threshold = prior_mass_loguniform(p1, p2, a, b)
     ap, bp = loguniform_bounds(p1, p2)
-    mu, sigma, a_, b_, _ = _setup(mu, sigma, a, b)
+    mu, sigma, a_, b_, _ = prepare_params(mu, sigma, a, b)
     return log_interval_mass(mu, sigma, ap, bp, a_, b_) - math.log(threshold)

@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 from .methods import CRITERIA, release_classes, criterion_of, method_name
 from .layers import (DELTA_F, NOISE_PER, NoiseGate, gates, model_kl, compress_model, unit_compression, param_compression, release_param_compression, unit_counts,
-                         zero_pruned_release, _removed_params)
+                         zero_pruned_release, removed_params)
 from . import data as bdata
 from .utils import seed_everything, resolve_device, git_commit, environment, evaluate, run_cli
 from .files import FileError, safe_name, write_atomic, save_atomic, check_writable, read_json, sha256_file, verify_sha256
@@ -397,7 +397,7 @@ def run_metrics(model:nn.Module, # the tested network (best checkpoint)
                ) -> dict:
     "The record's metrics: accuracy, unit and parameter compression (ours; the release's count as `param_compression_release`), parameter counts, units kept per layer, times."
     gated = bool(gates(model))
-    removed, total = _removed_params(model) if gated else (0, sum(p.numel() for p in model.parameters() if p.requires_grad))
+    removed, total = removed_params(model) if gated else (0, sum(p.numel() for p in model.parameters() if p.requires_grad))
     gate_params = sum(2*g.n_units for g in gates(model))
     metrics = dict(val_top1=val['top1'], val_top5=val['top5'], test_top1=test['top1'], test_top5=test['top5'],
                    unit_compression=unit_compression(model), param_compression=param_compression(model) if gated else 0.,
