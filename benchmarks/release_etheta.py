@@ -1,6 +1,6 @@
-"""Would the released code's E[θ] (its erfcx closed form, PAPER.md §1, evaluated in float32 as it trains) change the
+"""Would the released code's E[θ] (its erfcx closed form, 11_explanations, “E[θ] and SNR”, evaluated in float32 as it trains) change the
 test-time gates of our trained networks? For each checkpoint, the largest relative difference between that formula and
-`NoiseGate.expected()` over the kept units. A large value would mean the release's numerics (PAPER.md: E[θ] = 0 for
+`NoiseGate.expected()` over the kept units. A large value would mean the release's numerics (11_explanations, “The release's numerics”: E[θ] = 0 for
 small σ) could explain a lower test accuracy in the paper; a tiny one rules that out for these posteriors.
 
     python benchmarks/release_etheta.py 'runs/table1_cpu/*-bmrs_n_release-seed1000/*/model.pt'
@@ -9,7 +9,7 @@ import torch, glob, sys, math
 from bmrs.train import load_run
 from bmrs.layers import gates
 def etheta_release(mu, sig, a=-20., b=0., dtype=torch.float32):
-    # PAPER.md §1: E[θ] = [erfcx((σ−β)/√2)·e^{b−β²/2} − erfcx((σ−α)/√2)·e^{a−α²/2}] / (2Z)
+    # 11_explanations, “E[θ] and SNR”: E[θ] = [erfcx((σ−β)/√2)·e^{b−β²/2} − erfcx((σ−α)/√2)·e^{a−α²/2}] / (2Z)
     mu, sig = mu.to(dtype), sig.to(dtype)
     al, be = (a - mu)/sig, (b - mu)/sig
     Z = torch.special.ndtr(be) - torch.special.ndtr(al)

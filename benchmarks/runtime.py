@@ -45,7 +45,7 @@ NETWORKS = ('mlp', 'lenet5')
 DATASETS = ('mnist', 'fashion_mnist', 'cifar10')
 # the criteria of the runtime table (Table 3), once each: timing does not depend on BMRS_U's p1
 METHODS = tuple(dict.fromkeys(get_method(m).criterion or 'none' for m in RUNTIME_METHODS))
-MLP_CONFIG = dict(mnist=(7, 100), fashion_mnist=(1, 150), cifar10=(5, 150))   # (n_layers, hidden_dim), PAPER.md §5
+MLP_CONFIG = dict(mnist=(7, 100), fashion_mnist=(1, 150), cifar10=(5, 150))   # (n_layers, hidden_dim), 11_explanations, “Hyperparameters per network and dataset”
 
 
 def cpu_name() -> str:

@@ -30,7 +30,7 @@ def test_runtime_json_and_table(tmp_path):
             assert 0 < x[f'{k}_min_ms'] <= x[f'{k}_median_ms'] and x[f'{k}_mean_ms'] > 0 and x[f'{k}_std_ms'] >= 0
         assert (x['n_gates'] == 0) == (x['method'] == 'none')
     byk = {(x['network'], x['method']): x for x in rows}
-    # the paper's MNIST MLP: 8 gates × 100 units; LeNet5 (c=1): 6 + 16 filters + 120 + 84 neurons = 226 units (PAPER.md §5)
+    # the paper's MNIST MLP: 8 gates × 100 units; LeNet5 (c=1): 6 + 16 filters + 120 + 84 neurons = 226 units (11_explanations, “Parameter and unit counts of the paper's networks”)
     assert (byk[('mlp', 'bmrs_n')]['n_gates'], byk[('mlp', 'bmrs_n')]['n_units']) == (8, 800)
     assert byk[('lenet5', 'snr')]['n_units'] == 226
     assert byk[('mlp', 'bmrs_n')]['n_params'] - byk[('mlp', 'none')]['n_params'] == 2*800   # μ and log σ per unit
