@@ -61,6 +61,7 @@ _ADD_METHODS = {'add', 'add_', 'sub', 'sub_'}
 _MUL = {operator.mul, operator.imul, torch.mul, operator.truediv, operator.itruediv, torch.div}
 _MUL_METHODS = {'mul', 'mul_', 'div', 'div_'}
 
+# %% ../nbs/08_reduce.ipynb #c63e971b
 def _gate_mask(g:NoiseGate) -> Tensor:
     "The mask of gate `g` on the CPU (all ones if the gate is disabled: it passes its input through)."
     return g.mask.detach().cpu() if g.enabled else torch.ones(g.n_units)
@@ -75,6 +76,7 @@ class _Space:
         while s.up is not None: s = s.up
         return s
 
+# %% ../nbs/08_reduce.ipynb #5829c4eb
 class _Info:
     "What the analysis knows about one traced tensor."
     def __init__(self, space, layout, rank, flat=False, zero=None):
@@ -86,6 +88,7 @@ class _Info:
         return (axis == 1 and self.layout == 'c1') or (axis == -1 and self.layout == 'last')
     def like(self, zero='same'): return _Info(self.space, self.layout, self.rank, self.flat, self.zero if zero == 'same' else zero)
 
+# %% ../nbs/08_reduce.ipynb #4cb9bd5f
 def _union(a:_Space, b:_Space):
     "Join two spaces (a residual addition); spaces of different sizes cannot be joined and are frozen."
     a, b = a.root(), b.root()
@@ -128,6 +131,7 @@ def _flatten_args(node):
                                                 and a[1].target == 'size' and a[1].args[1:] == (0,) and a[1].args[0] is a[0])
     return False
 
+# %% ../nbs/08_reduce.ipynb #1a2e35fe
 def _module_info(m, node, t, once, new):
     "Info of the output of `call_module` node `node` (module `m`, input info `t`), or None for 'unknown'."
     sp = t.space.root() if t is not None else None
@@ -163,6 +167,7 @@ def _module_info(m, node, t, once, new):
     if isinstance(m, nn.Flatten) and m.start_dim == 1 and m.end_dim == -1: return _flatten_info(t)
     return None
 
+# %% ../nbs/08_reduce.ipynb #3ff463b0
 def _function_info(node, info):
     "Info of the output of a `call_function` / `call_method` node, 'meta' for shape queries, or None for 'unknown'."
     f, a = node.target, node.args
@@ -261,6 +266,7 @@ def _homog(node, mods, calls) -> bool:
     if node.op == 'call_function': return node.target in _HOMOG_FNS
     return node.op == 'call_method' and node.target in _HOMOG_METHODS
 
+# %% ../nbs/08_reduce.ipynb #ddfefe7b
 def _fold_target(node, mods, calls, info):
     "('rows', layer), ('cols', layer, group) or ('scale',) for the gate at `node`."
     g = mods[node.target]
@@ -327,6 +333,7 @@ def _gated(parent:nn.Module, attr:str, prefix:str):
         return f"{name}.0", m[0], f"{name}.1"
     return None  # something else: leave this block as it is
 
+# %% ../nbs/08_reduce.ipynb #39a69d2b
 def _plan_vit(model:nn.Module, plan:dict, mods:dict):
     "Add the removals of the ViT blocks of `model` to `plan` (MLP features and whole heads)."
     def idx(k): return torch.nonzero(k).flatten().tolist()
@@ -365,6 +372,7 @@ def _fallback_fold(name:str, mods:dict):
         if _absorbs_rows(mods[prev], g.n_units, g.axis): return ('rows', prev)
     return ('scale',)
 
+# %% ../nbs/08_reduce.ipynb #ce11188c
 def _plan(model:nn.Module, example_input:Tensor|None=None):
     "The reduction plan of (gated) `model`: kept indices per layer and gate, fold targets, attribute changes."
     mods = dict(model.named_modules())
@@ -425,6 +433,7 @@ def _slice(m:nn.Module, out=None, inp=None):
     else: raise TypeError(f"cannot remove units of {type(m).__name__}")
     return m
 
+# %% ../nbs/08_reduce.ipynb #ea14a250
 def _replace(model:nn.Module, name:str, new:nn.Module):
     parent, _, child = name.rpartition('.')
     setattr(model.get_submodule(parent) if parent else model, child, new)
@@ -478,6 +487,7 @@ def reduce(model:nn.Module,              # a gated network (left untouched)
     if example_input is not None: check_reduced(model, new, example_input, atol)
     return new
 
+# %% ../nbs/08_reduce.ipynb #490f726a
 def check_reduced(gated:nn.Module,      # the gated network
                   reduced:nn.Module,    # `reduce(gated)`
                   example_input:Tensor, # a batch
@@ -513,6 +523,7 @@ def macs(model:nn.Module, x:Tensor) -> tuple[int, dict]:
     per = {k.split('.', 1)[1]: sum(v.values())//2 for k, v in fc.get_flop_counts().items() if '.' in k}
     return fc.get_total_flops()//2, per
 
+# %% ../nbs/08_reduce.ipynb #01feeeca
 def latency_ms(model:nn.Module, x:Tensor, n_warmup:int=3, n_repeat:int=20) -> float:
     "Median wall time (ms) of `model(x)` in eval mode under `torch.no_grad`."
     was, ts = model.training, []
@@ -525,6 +536,7 @@ def latency_ms(model:nn.Module, x:Tensor, n_warmup:int=3, n_repeat:int=20) -> fl
     finally: model.train(was)
     return 1e3*statistics.median(ts)
 
+# %% ../nbs/08_reduce.ipynb #47a5af11
 def layer_latency_ms(model:nn.Module, x:Tensor, n_warmup:int=2, n_repeat:int=10) -> dict:
     "Median time (ms) spent in each leaf module per forward pass (forward hooks)."
     leaves = [(n, m) for n, m in model.named_modules() if not any(True for _ in m.children())]
@@ -602,12 +614,14 @@ class EfficiencyReport:
     def __repr__(self): return self.totals.to_string()
     def _repr_html_(self): return self.totals._repr_html_()
 
+# %% ../nbs/08_reduce.ipynb #4c66ef5a
 def _unpruned(model:nn.Module) -> nn.Module:
     "The plain network of the same size as gated `model`: every mask set to 1, then reduced (gates folded away)."
     m = copy.deepcopy(model)
     for g in gates(m): g.mask.fill_(1.)
     return reduce(m)
 
+# %% ../nbs/08_reduce.ipynb #b18b6c04
 def compare(before:nn.Module,           # the gated network
             after:nn.Module,            # its reduction
             example_input,              # a batch, or an input shape such as (1, 1, 32, 32)
@@ -679,6 +693,7 @@ def _plain(v, what, key='arch'):
         return v
     _refuse(what, f"refused value {key}={v!r}: only plain data (numbers, strings, lists, dicts) is allowed")
 
+# %% ../nbs/08_reduce.ipynb #22bad447
 def _add_gates_spec(model, spec, what):
     "Insert the gates `spec` describes (`after`: torch.nn class names, `names` / `suffixes`: module names; `gate`, `axis`, gate options)."
     from bmrs.models import add_gates
@@ -698,6 +713,7 @@ def _add_gates_spec(model, spec, what):
     def match(n, m): return isinstance(m, tuple(cls)) or n in names or any(n.endswith(s) for s in suffixes)
     return add_gates(model, after=match, **kw)
 
+# %% ../nbs/08_reduce.ipynb #738e0ce5
 def _hf_config(cls, config, what):
     "The config object of Hugging Face class `cls` from the plain dict `config` (never from a file or the Hub)."
     if not isinstance(config, dict): _refuse(what, f"refused config={config!r}: expected a dict")
@@ -705,6 +721,7 @@ def _hf_config(cls, config, what):
     if bad: _refuse(what, f"refused config key {bad[0]!r}: it can name code to load")
     return cls.config_class.from_dict(config)
 
+# %% ../nbs/08_reduce.ipynb #5058f773
 def build_base(arch:dict,                 # how to build the network (plain data, as stored in arch.json)
                builders:dict|None=None,   # {name: callable(**kwargs)}: the caller's own builders, named by `{"builder": name}`
                what:str='arch'            # names `arch` in error messages (e.g. the arch.json path)
