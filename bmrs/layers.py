@@ -110,6 +110,7 @@ def expected(self:NoiseGate):
         self._cache = (key, expected_theta(self.mu_c, self.sigma, self.a, self.b).detach())
     return self._cache[1]
 
+# %% ../nbs/02_layers.ipynb #883d039c
 def _uniform(*size, device):
     """Uniform noise strictly inside (0, 1) in the working dtype of `device`: `torch.rand`'s draws with an exact 0 (and
     a 1, which some backends can give) moved to the nearest representable value inside; every other draw is unchanged."""
@@ -231,6 +232,7 @@ def _refuse_unused(n_samples, eps, kl_averaging):
     if kl_averaging is not None:
         raise TypeError(f"kl_averaging={kl_averaging!r}: KL averaging is chosen for the whole model, model_kl(model, reduction=...)")
 
+# %% ../nbs/02_layers.ipynb #888af10c
 class _SeedGate(NoiseGate):
     _criterion, _thresh = 'snr', 1.
     def __init__(self, d, a=-20, b=0, n_samples=1, eps=None, kl_averaging=None, thresh=None, enabled=True, axis=-1, **kwargs):
@@ -306,6 +308,7 @@ def prune_lowest(gs:list,                  # gates, in module order
         g.mask.copy_(k.to(g.mask))
     return gs
 
+# %% ../nbs/02_layers.ipynb #bd4f272b
 def compress_model(model:nn.Module,
                    criterion:str|None=None,   # override every gate's criterion
                    threshold:float|None=None, # override the criterion's threshold
@@ -328,6 +331,7 @@ def unit_compression(model:nn.Module) -> float:
     n = sum(g.n_units for g in gs)
     return 100*sum(int((g.mask == 0).sum()) for g in gs)/n if n else 0.
 
+# %% ../nbs/02_layers.ipynb #c220f198
 def unit_counts(model:nn.Module) -> list[dict]:
     "Kept / total units per gate."
     names = {m: n for n, m in model.named_modules()}
