@@ -367,6 +367,7 @@ def _records(df:pd.DataFrame) -> list[dict]:
     "Rows of `df` as plain Python values (full float precision)."
     return [{k: (v.item() if hasattr(v, 'item') else v) for k, v in r.items()} for r in df.to_dict('records')]
 
+# %% ../nbs/06_posthoc.ipynb #d7f0d448
 def sweep_record(df:pd.DataFrame, trained:nn.Module, splits:bdata.DataSplits, cfg:TrainConfig,
                  epochs:int=1, seed:int=0, methods=METHODS, extra:dict|None=None,
                  grad_batches:int|None=None) -> dict:  # as passed to `sweep` (recorded when 'grad' is a method)
