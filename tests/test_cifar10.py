@@ -63,7 +63,7 @@ class _Marker:
 
 
 def test_crafted_batch_runs_nothing(tmp_path):
-    "`bmrs-train --dataset cifar10` on a batch that would run a command: one-line error naming the file, exit 1, nothing run"
+    "`bmrs-train --dataset cifar10` on a batch that would run a command: one-line error naming the file, exit 2 (bad input), nothing run"
     root = make_cifar(tmp_path/'data', n=4)
     marker, bad = tmp_path/'marker', root/'cifar-10-batches-py'/'data_batch_4'
     with open(bad, 'wb') as f: pickle.dump({b'data': _Marker(marker), b'labels': [0]*4}, f)
@@ -71,7 +71,7 @@ def test_crafted_batch_runs_nothing(tmp_path):
                         '--n_epochs', '1', '--data_root', str(root), '--metrics_dir', str(tmp_path/'m'),
                         '--output_dir', str(tmp_path/'o'), '--no_progress'],
                        capture_output=True, text=True, timeout=300, cwd=tmp_path, env=dict(os.environ, MPLBACKEND='Agg'))
-    assert r.returncode == 1, r.stdout + r.stderr
+    assert r.returncode == 2, r.stdout + r.stderr
     assert f'{bad}: not a CIFAR-10 pickle batch: refused global {os.system.__module__}.system' in r.stderr, r.stderr
     assert 'Traceback' not in r.stderr and not marker.exists()
 

@@ -231,7 +231,10 @@ def test_interrupt(root, tmp_path, sig, code, name):
     "Ctrl-C / SIGTERM during training: one line, exit 130 / 143, no record and no partial file"
     exe = shutil.which('bmrs-train', path=str(Path(sys.executable).parent)) or shutil.which('bmrs-train')
     p = subprocess.Popen([exe, '--metrics_dir', tmp_path/'metrics', '--output_dir', tmp_path/'output', '--data_root', root,
-                          *SMALL, '--n_epochs', '200'], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                          *SMALL, '--n_epochs', '200'], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                         # SIGINT as a terminal's foreground job has it: a job started in the background (as CI may
+                         # start this suite) inherits SIGINT ignored, and a program rightly keeps ignoring it
+                         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     t0 = time.monotonic()
     while not (tmp_path/'output').exists() and p.poll() is None and time.monotonic() - t0 < 120: time.sleep(.05)
     time.sleep(.5)                                            # training has started (the folders are checked just before)
