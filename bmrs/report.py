@@ -103,6 +103,7 @@ def _order(values, order):
     vals = list(dict.fromkeys(values))
     return [v for v in order if v in vals] + sorted(v for v in vals if v not in order)
 
+# %% ../nbs/07_report.ipynb #2660192f
 def results_table(summary:pd.DataFrame,    # `summarize` output (or runs: summarized here)
                   network:str,
                   datasets=None,           # default: those present, in the paper's order
@@ -149,6 +150,7 @@ def _seeds_note(tab):
     a, b = tab.attrs.get('n_min'), tab.attrs.get('n_max')
     return f"{a} seed{'s' if a != 1 else ''} per cell" if a == b else f"{a}–{b} seeds per cell"
 
+# %% ../nbs/07_report.ipynb #ee6ddb74
 def to_markdown(tab:pd.DataFrame, caption:str|None=None) -> str:
     "A `results_table` as a GitHub Markdown table (bold best accuracies) with a caption line."
     bold = set(tab.attrs.get('bold', []))
@@ -161,6 +163,7 @@ def to_markdown(tab:pd.DataFrame, caption:str|None=None) -> str:
                       f"{'parameter' if tab.attrs.get('comp', 'param') == 'param' else 'unit'} compression % and test accuracy"
     return '\n'.join(lines) + f"\n\n{cap} (mean ± std, {_seeds_note(tab)}; best compression-method accuracy in bold).\n"
 
+# %% ../nbs/07_report.ipynb #4cd849de
 def to_latex(tab:pd.DataFrame, caption:str|None=None, label_:str|None=None) -> str:
     "A `results_table` as a LaTeX table (booktabs; bold best accuracies)."
     bold = set(tab.attrs.get('bold', []))
@@ -498,11 +501,14 @@ def plot_sweeps(sweeps:pd.DataFrame,       # rows of `read_sweeps`
     _sweep_legend(fig, every, stops_panel, reference, axs.shape[1])
     return fig
 
+# %% ../nbs/07_report.ipynb #600bbb94
+_NO_STAMP = {'.png': {'Software': None}, '.pdf': {'Creator': None, 'Producer': None, 'CreationDate': None}}
+
 def save_figure(fig, stem, dpi:int=150) -> list[Path]:
-    "Save `fig` as `stem`.png and `stem`.pdf; returns the two paths."
+    "Save `fig` as `stem`.png and `stem`.pdf without a date or matplotlib's version inside (same figure, same bytes); returns the two paths."
     stem = Path(stem); stem.parent.mkdir(parents=True, exist_ok=True)
     out = [stem.with_suffix('.png'), stem.with_suffix('.pdf')]
-    for p in out: fig.savefig(p, dpi=dpi, bbox_inches='tight')
+    for p in out: fig.savefig(p, dpi=dpi, bbox_inches='tight', metadata=_NO_STAMP[p.suffix])
     return out
 
 # %% ../nbs/07_report.ipynb #daea3f52
