@@ -63,6 +63,7 @@ def _choose(cond, if_true, if_false):
     if not bool(cond.any()): return if_false()
     return torch.where(cond, if_true(), if_false())
 
+# %% ../nbs/00_distributions.ipynb #0617a77d
 def _log1mexp(x):
     "log(1 - exp(x)) for x < 0, accurate everywhere."
     return _choose(x > -math.log(2.), lambda: torch.log(-torch.expm1(x)), lambda: torch.log1p(-torch.exp(x)))
@@ -75,6 +76,7 @@ def _mills(x):
     "Inverse Mills ratio phi(x)/Q(x)."
     return _SQRT_2_OVER_PI/torch.special.erfcx(x/_SQRT2)
 
+# %% ../nbs/00_distributions.ipynb #8e6e9497
 def _h(x):
     "1 - x(m(x) - x), with its asymptotic series for x > 50."
     big = x > _TAIL
@@ -191,6 +193,7 @@ def _std_cumulants(s):
     k2, k3, k4 = _choose(asym, asymptotic, moments)
     return k2, torch.where(s.lower, -k3, k3), k4  # odd cumulants change sign under reflection
 
+# %% ../nbs/00_distributions.ipynb #629f2ce1
 _SERIES_VAR = 1e-6
 
 def _log_ratio_2nd(mu, sigma, a, b, s):
@@ -206,6 +209,7 @@ def _log_ratio_2nd(mu, sigma, a, b, s):
                              lambda: _choose(lo, lambda: d2(lo, -1, s.be, s.al), lambda: sigma**2 + L(2) - 2*L(1) + L(0)))
     return _choose(sigma**2*k2 < _SERIES_VAR, lambda: series, direct)
 
+# %% ../nbs/00_distributions.ipynb #a4590aee
 def variance_theta(mu,        # location of log theta
                    sigma,     # scale of log theta, > 0
                    a=LOG_A,   # log-space lower bound
@@ -265,6 +269,7 @@ def _ndtri_log(lp):
         return z
     return _choose(deep, newton, lambda: torch.special.ndtri(torch.exp(_safe(~deep, lp, -1.))))
 
+# %% ../nbs/00_distributions.ipynb #b6a43842
 def _tail_log_mass(s, u):
     """log(1 - uf (1 - rho)) = log(w + uf rho), uf = u (upper tail) or 1 - u (lower tail, reflected) and w = 1 - uf:
     the log of Q(z)/Q(al) at the quantile z of u. log1p(uf expm1(log rho)) as before wherever it is exact; where it is
@@ -279,6 +284,7 @@ def _tail_log_mass(s, u):
     exact = torch.logaddexp(torch.log(_safe(bad, w, 1.)), torch.log(_safe(bad, uf, 1.)) + lr)
     return torch.where(bad, exact, torch.log1p(_safe(~bad, v, 0.)))
 
+# %% ../nbs/00_distributions.ipynb #3697bef6
 def _std_quantile(s, u):
     "z = F^{-1}(u) for the standard normal truncated to `s`: finite on the closed interval 0 <= u <= 1."
     def tail():
@@ -296,6 +302,7 @@ def _log_theta_sample(mu, sigma, u, a, b):
     x = mu + sigma*_std_quantile(standardize(mu, sigma, a, b), u)
     return torch.minimum(torch.maximum(x, a), b)
 
+# %% ../nbs/00_distributions.ipynb #83e15765
 def sample_theta(mu,        # location of log theta
                  sigma,     # scale of log theta, > 0
                  u,         # uniform noise in [0, 1] (0 and 1 included), broadcast with `mu`
