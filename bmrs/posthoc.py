@@ -25,8 +25,8 @@ from . import data as bdata
 __all__ = ['METHODS', 'OLD_COMPRESSION_KEYS', 'parse_method', 'bmrs_u_precision', 'method_settings', 'unit_scores',
            'unit_delta_f', 'stop_percent', 'prune_by_scores', 'prune', 'prune_at_stop', 'pruned_mask', 'valid_for',
            'unit_grad_norms', 'attach_grad_norms', 'finetune_eval', 'sweep_point', 'sweep_fingerprint',
-           'SweepCheckpoint', 'sweep_levels', 'sweep', 'compression_key', 'method_colors', 'plot_sweep', 'unit_table',
-           'sweep_record', 'write_sweep', 'read_sweep', 'rank_correlations', 'plot_rank_correlations',
+           'SweepCheckpoint', 'sweep_levels', 'method_curve', 'sweep', 'compression_key', 'method_colors', 'plot_sweep',
+           'unit_table', 'sweep_record', 'write_sweep', 'read_sweep', 'rank_correlations', 'plot_rank_correlations',
            'logtheta_density', 'plot_figure1', 'plot_p1']
 
 # %% ../nbs/06_posthoc.ipynb #55d31d6c
@@ -270,6 +270,30 @@ def sweep_levels(levels:int|list=100) -> np.ndarray:
     if lv.ndim != 1 or len(lv) == 0 or lv.min() < 0 or lv.max() > 100: raise ValueError(f"levels must lie in [0, 100], got {levels}")
     return np.sort(lv)
 
+# %% ../nbs/06_posthoc.ipynb #0fd48c4a
+def method_curve(trained:nn.Module,      # network trained with gates (left unchanged)
+                 method:str,             # one of `METHODS` (or bmrs_uP, grad)
+                 levels,                 # unit-compression levels (%), ascending (`sweep_levels`)
+                 splits:bdata.DataSplits,
+                 cfg:TrainConfig,
+                 epochs:int=1,           # fine-tuning epochs per point
+                 seed:int=0,
+                 cache:dict|None=None,   # shared by the methods of one sweep: pruned-unit pattern -> accuracies
+                 store=None,             # a `SweepCheckpoint`
+                 bar=None) -> list[dict]:  # a progress bar, advanced once per level
+    "One method's rows of a sweep: a point per level (a BMRS method stops before the first level that would prune a unit with ΔF < 0), then its stopping point."
+    n, rows, done = sum(g.n_units for g in gates(trained)), [], {}
+    for level in levels:
+        k = int(round(level/100*n))
+        if k not in done:
+            m, mask, row = _pruned_point(trained, method, level)
+            if not row['valid']: break                       # BMRS: this level would prune a unit with ΔF < 0
+            done[k] = _tested_point(m, mask, row, splits, cfg, epochs, seed, None, cache, store)
+        rows.append({**done[k], 'level': float(level)})
+        if bar is not None: bar.update(1)
+    if is_bmrs(method): rows.append(sweep_point(trained, method, 0, splits, cfg, epochs, seed, stop=True, cache=cache, store=store))
+    return rows
+
 # %% ../nbs/06_posthoc.ipynb #048905bb
 def sweep(trained:nn.Module,               # network trained with gates and without pruning (left unchanged)
           splits:bdata.DataSplits,
@@ -300,15 +324,7 @@ def sweep(trained:nn.Module,               # network trained with gates and with
     store = None if checkpoint is None else SweepCheckpoint(checkpoint, sweep_fingerprint(trained, splits, cfg, epochs, seed))
     bar = tqdm(total=len(methods)*len(lv), desc='post-training sweep', disable=not progress, leave=False)
     for mth in methods:
-        done = {}
-        for level in lv:
-            k = int(round(level/100*n))
-            if k not in done:
-                m, mask, row = _pruned_point(trained, mth, level)
-                if not row['valid']: break                       # BMRS: this level would prune a unit with ΔF < 0
-                done[k] = _tested_point(m, mask, row, splits, cfg, epochs, seed, None, cache, store)
-            rows.append({**done[k], 'level': float(level)}); bar.update(1)
-        if is_bmrs(mth): rows.append(sweep_point(trained, mth, 0, splits, cfg, epochs, seed, stop=True, cache=cache, store=store))
+        rows += method_curve(trained, mth, lv, splits, cfg, epochs, seed, cache, store, bar)
         bar.set_postfix(method=mth, refresh=False)
     bar.close()
     df = pd.DataFrame(rows)
