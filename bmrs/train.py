@@ -4,7 +4,8 @@
 
 # %% ../nbs/05_train.ipynb #fa446d8d
 from __future__ import annotations
-import argparse, copy, csv, json, math, os, sys, tempfile, time
+import argparse, copy, csv, io, json, math, os, sys, tempfile, time
+from contextlib import nullcontext
 from dataclasses import dataclass, field, asdict, fields, replace
 from pathlib import Path
 import numpy as np
@@ -17,15 +18,18 @@ from .layers import (DELTA_F, NOISE_PER, NoiseGate, gates, model_kl, compress_mo
                          zero_pruned_release, removed_params)
 from . import data as bdata
 from .utils import seed_everything, resolve_device, git_commit, environment, evaluate, run_cli
+from .distributed import (Dist, SINGLE, dist_env, rank_device, init_distributed, close_distributed, shard_batches,
+                              seed_rank_noise, broadcast_masks, all_sum, evaluate_dist, set_rng_state, gather_rng, wrap_ddp, plain_batchnorm)
 from .files import FileError, safe_name, write_atomic, save_atomic, check_writable, read_json, sha256_file, verify_sha256
 
 # %% auto #0
-__all__ = ['PRUNING_CLASSES', 'NETWORKS', 'DATASETS', 'KL_AVERAGING', 'DEVICES', 'MASKS', 'CHOICES', 'TrainConfig', 'ConfigError',
-           'check_config', 'energy_tracker', 'read_compression', 'kl_term', 'NonFiniteLoss', 'train_epoch',
-           'make_optimizer', 'arch_of', 'build', 'read_record', 'run_path', 'verify_run_files', 'with_gate_params',
-           'config_of', 'load_run', 'config_changes', 'run_status', 'run_finished', 'start_run', 'run_metrics',
-           'write_run', 'train_phase', 'fine_tune_phase', 'train', 'parser', 'main', 'seed_everything',
-           'resolve_device', 'git_commit', 'environment', 'evaluate']
+__all__ = ['PRUNING_CLASSES', 'NETWORKS', 'DATASETS', 'KL_AVERAGING', 'DEVICES', 'PRECISIONS', 'CNNS', 'MASKS', 'CHOICES',
+           'TrainConfig', 'ConfigError', 'check_config', 'energy_tracker', 'read_compression', 'kl_term', 'autocast',
+           'rank_loss', 'NonFiniteLoss', 'train_epoch', 'make_optimizer', 'arch_of', 'build', 'read_record', 'run_path',
+           'verify_run_files', 'with_gate_params', 'config_of', 'load_run', 'config_changes', 'run_status',
+           'run_finished', 'start_run', 'run_metrics', 'write_run', 'progress_path', 'save_progress', 'load_progress',
+           'train_phase', 'fine_tune_phase', 'train', 'parser', 'main', 'seed_everything', 'resolve_device',
+           'git_commit', 'environment', 'evaluate']
 
 # %% ../nbs/05_train.ipynb #b46a5a8c
 PRUNING_CLASSES = release_classes()   # {release class name: criterion}, from bmrs.methods
@@ -33,6 +37,8 @@ NETWORKS = ('mlp', 'lenet5', 'resnet18', 'resnet50', 'vit')
 DATASETS = ('mnist', 'cifar10', 'fashion_mnist', 'tinyimagenet')
 KL_AVERAGING = ('sum', 'mean', 'elbo')
 DEVICES = ('auto', 'cpu', 'cuda', 'mps')
+PRECISIONS = ('fp32', 'bf16', 'fp16')  # autocast dtype of the forward pass (fp32: none)
+CNNS = ('lenet5', 'resnet18', 'resnet50') # networks --channels_last applies to
 MASKS = ('monotone', 'release')       # Algorithm 1's masks or the release's (recomputed, weights zeroed)
 
 # %% ../nbs/05_train.ipynb #67725969
@@ -78,6 +84,10 @@ class TrainConfig:
     noise_per: str = 'unit'                      # gates' training noise per example and 'unit' (paper, SBP) or 'element' (the release)
     masks: str = 'monotone'                      # 'monotone' (Algorithm 1) or 'release': recomputed each compression, pruned units' weights zeroed
     overwrite: bool = False                      # replace a record of a *different* run at this run's path (else refused)
+    resume: bool = False                         # checkpoint every epoch and continue a killed run from its last one (same options, else refused)
+    precision: str = 'fp32'                      # autocast: 'fp32' (none), 'bf16' (CPU, CUDA) or 'fp16' (CUDA, with a gradient scaler)
+    channels_last: bool = False                  # CNNs (lenet5, resnet18, resnet50): weights and images in channels-last memory format
+    sync_bn: bool = False                        # several processes on CUDA: SyncBatchNorm (batch statistics over all ranks)
 
     def __post_init__(self):
         "Move the release's `mu_p_tilde` to the option it means for this criterion (`p1` for BMRS_U, else `mu_p`) unless that is set too."
@@ -110,7 +120,7 @@ class ConfigError(ValueError):
     "A training option that cannot work."
 
 CHOICES = dict(network=NETWORKS, dataset=DATASETS, kl_averaging=KL_AVERAGING, device=DEVICES, delta_f=DELTA_F,
-               noise_per=NOISE_PER, masks=MASKS)   # option -> its values (pruning_class: `criterion_of`)
+               noise_per=NOISE_PER, masks=MASKS, precision=PRECISIONS)   # option -> its values (pruning_class: `criterion_of`)
 
 def check_config(cfg:TrainConfig):
     "Raise `ConfigError` naming the first bad option of `cfg`."
@@ -147,12 +157,27 @@ def check_config(cfg:TrainConfig):
     if cfg.weights and not Path(cfg.weights).exists(): bad(f"weights file not found: {cfg.weights}")
     if cfg.device == 'cuda' and not torch.cuda.is_available(): bad("--device cuda but CUDA is not available")
     if cfg.device == 'mps' and not torch.backends.mps.is_available(): bad("--device mps but MPS is not available")
+    _check_hardware(cfg, bad)
     if cfg.wandb:
         try: import wandb  # noqa
         except ImportError: bad("--wandb needs the wandb package: pip install wandb")
     if cfg.track_energy and energy_tracker() is None:
         bad("--track_energy needs codecarbon or carbontracker: pip install codecarbon")
     return cfg
+
+# %% ../nbs/05_train.ipynb #b758a792
+def _check_hardware(cfg:TrainConfig, bad):
+    "The options that need a kind of network or device: --channels_last, --precision, --sync_bn (`bad(message)` raises)."
+    if cfg.channels_last and cfg.network not in CNNS:
+        bad(f"--channels_last is for the CNNs ({', '.join(CNNS)}), not network {cfg.network!r}")
+    if cfg.precision == 'fp32' and not cfg.sync_bn: return
+    kind = resolve_device(cfg.device).type
+    if cfg.precision == 'fp16' and kind != 'cuda':
+        bad(f"--precision fp16 needs CUDA (its gradient scaler); the device is {kind}: use --precision bf16 there")
+    if cfg.precision == 'bf16' and kind not in ('cpu', 'cuda'): bad(f"--precision bf16 runs on cpu and cuda, not {kind}")
+    if cfg.precision == 'bf16' and kind == 'cuda' and not torch.cuda.is_bf16_supported():
+        bad("--precision bf16: this GPU has no bfloat16; use --precision fp16")
+    if cfg.sync_bn and kind != 'cuda': bad(f"--sync_bn needs CUDA: SyncBatchNorm is GPU-only (the device is {kind})")
 
 # %% ../nbs/05_train.ipynb #e1c69df4
 def energy_tracker():
@@ -202,27 +227,48 @@ def kl_term(model, cfg:TrainConfig, n_train:int):
     if not gates(model): return None
     return model_kl(model, cfg.kl_averaging, n_data=n_train if cfg.kl_averaging == 'elbo' else None)
 
+def autocast(cfg:TrainConfig, device):
+    "The autocast context of `cfg.precision` on `device` (fp32: none)."
+    if cfg.precision == 'fp32': return nullcontext()
+    return torch.autocast(torch.device(device).type, dtype=torch.bfloat16 if cfg.precision == 'bf16' else torch.float16)
+
+def rank_loss(out, y, kl, n_global:int, d:Dist=SINGLE):
+    "(loss, CE) of one rank's shard: CE mean + KL for one process, W/n·CE sum + KL with W processes (DDP's mean is then the global batch's)."
+    ce = F.cross_entropy(out, y) if not d.active else F.cross_entropy(out, y, reduction='sum')*(d.world_size/n_global)
+    return (ce if kl is None else ce + kl.to(ce.dtype)), ce
+
 class NonFiniteLoss(RuntimeError):
     "Training diverged: the loss of a step is NaN or infinite (the message names the phase, epoch and step)."
 
+# %% ../nbs/05_train.ipynb #9d3df869
 def train_epoch(model, opt, data:bdata.TensorData, cfg:TrainConfig, device, generator, scheduler=None, bar=None,
-                epoch:int|None=None, phase:str='training') -> dict:
-    "One epoch of CE + KL; returns mean loss, CE and KL; `NonFiniteLoss` at the first NaN / infinite loss, before its step."
+                epoch:int|None=None, phase:str='training',
+                d:Dist=SINGLE, # this process; with several, `model` is the DDP wrapper and each rank trains on its shard
+                scaler=None, # a GradScaler (fp16)
+               ) -> dict:
+    "One epoch of CE + KL; returns mean loss, CE and KL of the global batches; `NonFiniteLoss` at the first NaN / infinite loss, before its step."
     model.train()
     tot = dict(loss=0., ce=0., kl=0.); n = 0
-    for step, (x, y) in enumerate(bdata.batches(data, cfg.batch_size, shuffle=True, seed=generator), 1):
+    it = (shard_batches(data, cfg.batch_size, generator, d) if d.active else
+          ((x, y, len(y)) for x, y in bdata.batches(data, cfg.batch_size, shuffle=True, seed=generator)))
+    for step, (x, y, nb) in enumerate(it, 1):
         x, y = x.to(device), y.to(device)
-        ce = F.cross_entropy(model(x), y)
-        kl = kl_term(model, cfg, len(data))
-        loss = ce if kl is None else ce + kl.to(ce.dtype)
-        lv = loss.item()                                         # read anyway for the running mean: the check is free
+        if cfg.channels_last and x.dim() == 4: x = x.contiguous(memory_format=torch.channels_last)
+        with autocast(cfg, device): out = model(x)
+        kl = kl_term(model, cfg, len(data))                      # outside autocast: in the gates' own dtype
+        with autocast(cfg, device): loss, ce = rank_loss(out, y, kl, nb, d)
+        if d.active: lv, cev, klv = (v/d.world_size for v in all_sum([loss.item(), ce.item(), 0. if kl is None else kl.item()], d, device))
+        else: lv = loss.item()                                   # read anyway for the running mean: the check is free
         if not math.isfinite(lv):
             raise NonFiniteLoss(f"the loss is {lv} at {phase} epoch {epoch if epoch is not None else '?'}, step {step} "
                                 f"(learning_rate={cfg.learning_rate}): training diverged; nothing was recorded")
-        opt.zero_grad(set_to_none=True); loss.backward(); opt.step()
+        opt.zero_grad(set_to_none=True)
+        if scaler is None: loss.backward(); opt.step()
+        else: scaler.scale(loss).backward(); scaler.step(opt); scaler.update()
         if scheduler is not None: scheduler.step()
-        b = len(y); n += b
-        tot['loss'] += lv*b; tot['ce'] += ce.item()*b; tot['kl'] += (0. if kl is None else kl.item())*b
+        if not d.active: cev, klv = ce.item(), (0. if kl is None else kl.item())
+        n += nb
+        tot['loss'] += lv*nb; tot['ce'] += cev*nb; tot['kl'] += klv*nb
         if bar is not None: bar.set_postfix(loss=f"{lv:.3f}", refresh=False)
     return {k: v/max(n, 1) for k, v in tot.items()}
 
@@ -292,8 +338,11 @@ def verify_run_files(rec:dict, base=None, keys=None):
         want = digests.get(k)
         if want is None: continue                                      # an older record: nothing to verify against
         if isinstance(want, dict):
-            have = _digests(p)
-            for f, d in want.items(): verify_sha256(p/f, d, f"{k} file")
+            have = _digests(p)                                         # each file hashed once
+            for f, d in want.items():
+                if f not in have: raise FileError(f"{k} file not found: {str(p/f)!r}")
+                if have[f] != d: raise FileError(f"{k} file {str(p/f)!r} has changed since it was written: "
+                                                 f"SHA-256 {have[f][:12]}…, recorded {str(d)[:12]}…")
             if set(have) - set(want): raise FileError(f"{k} folder {str(p)!r} has files its run did not write: {sorted(set(have) - set(want))}")
         else: verify_sha256(p, want, k)
 
@@ -308,10 +357,11 @@ def with_gate_params(model:nn.Module, state:dict) -> nn.Module:
             if isinstance(g, NoiseGate): g.mu.copy_(state[f"{name}.mu"]); g.logsigma.copy_(state[f"{name}.logsigma"])
     return m
 
-def _compress(model, cfg, percent=None):
-    "One compression of Algorithm 1; with `cfg.masks == 'release'` masks start afresh and pruned units' weights are zeroed."
+def _compress(model, cfg, percent=None, d:Dist=SINGLE):
+    "One compression of Algorithm 1 (rank 0's masks on every rank); with `cfg.masks == 'release'` masks start afresh and pruned units' weights are zeroed."
     release = cfg.masks == 'release'
     compress_model(model, percent=percent, monotone=False if release else None)
+    broadcast_masks(model, d)                                  # before any weight is zeroed or trained
     if release: zero_pruned_release(model)
 
 # %% ../nbs/05_train.ipynb #95f7c1d9
@@ -348,42 +398,47 @@ def load_run(record, checkpoint=None) -> tuple[nn.Module, TrainConfig]:
     return model.eval(), cfg
 
 # %% ../nbs/05_train.ipynb #3f3ba4f3
-_NOT_RUN_OPTIONS = ('metrics_dir', 'output_dir', 'data_root', 'progress', 'skip_exists', 'overwrite', 'tags', 'wandb', 'track_energy')
+_NOT_RUN_OPTIONS = ('metrics_dir', 'output_dir', 'data_root', 'progress', 'skip_exists', 'overwrite', 'resume', 'tags', 'wandb', 'track_energy')
 
 def config_changes(old:TrainConfig, new:TrainConfig) -> dict:
     "{option: (old value, new value)} for the options that change what a run computes (not where files go, bars, logging)."
     a, b = asdict(old), asdict(new)
     return {k: (a[k], b[k]) for k in a if k not in _NOT_RUN_OPTIONS and a[k] != b[k]}
 
-def run_status(cfg:TrainConfig) -> tuple[str, str]:
+def run_status(cfg:TrainConfig, world_size:int=1) -> tuple[str, str]:
     """('finished' | 'absent' | 'broken' | 'different', why) for the record at `cfg.metrics_path`: finished only with the
-    same options and every file it names present and (where a digest is recorded) unaltered."""
+    same options, the same number of processes (`world_size`; older records: 1) and every file it names present and
+    (where a digest is recorded) unaltered."""
     p = cfg.metrics_path
     if not p.exists(): return 'absent', f"no record at {p}"
     try: rec, base = read_record(p); old = config_of(rec)
     except (FileError, TypeError) as e: return 'broken', f"the record at {p} is unusable: {e}"
-    if d := config_changes(old, cfg):
+    d = config_changes(old, cfg)
+    if (w := rec['config'].get('world_size', 1)) != world_size: d['world_size'] = (w, world_size)
+    if d:
         return 'different', f"the record at {p} differs in " + ', '.join(f"{k} {v[0]!r} → {v[1]!r}" for k, v in d.items())
     try: verify_run_files(rec, base)
     except FileError as e: return 'broken', f"the record at {p} has the same options but {e}"
     return 'finished', "finished with the same options"
 
-def run_finished(cfg:TrainConfig) -> bool:
+def run_finished(cfg:TrainConfig, world_size:int=1) -> bool:
     "Whether `cfg`'s run has finished before with the same options and intact files (see `run_status`)."
-    return run_status(cfg)[0] == 'finished'
+    return run_status(cfg, world_size)[0] == 'finished'
 
 # %% ../nbs/05_train.ipynb #7ca22c08
-def start_run(cfg:TrainConfig) -> dict|None:
-    """Check `cfg` and the record at its path: that finished record if `skip_exists` may skip the run, else None (run it);
-    `ConfigError` if the record is another run's (unless `overwrite`). Says on stderr why a run is skipped or run again."""
+def start_run(cfg:TrainConfig, d:Dist=SINGLE) -> dict|None:
+    """Check `cfg` and the record at its path: that finished record if `skip_exists` (or `resume`) may skip the run, else
+    None (run it); `ConfigError` if the record is another run's (unless `overwrite`). Says on stderr (rank 0) why a run
+    is skipped or run again."""
     check_config(cfg)
-    status, why = run_status(cfg)
-    if status == 'finished' and cfg.skip_exists:
-        print(f"skipping: {cfg.name}-seed{cfg.seed} finished with the same options ({cfg.metrics_path})", file=sys.stderr)
+    say = (lambda s: print(s, file=sys.stderr)) if d.is_main else (lambda s: None)
+    status, why = run_status(cfg, d.world_size)
+    if status == 'finished' and (cfg.skip_exists or cfg.resume):
+        say(f"skipping: {cfg.name}-seed{cfg.seed} finished with the same options ({cfg.metrics_path})")
         return read_record(cfg.metrics_path)[0]
     if status == 'different' and not cfg.overwrite:
         raise ConfigError(f"{why}: that is another run; give this one its own --run_name, or --overwrite to replace it")
-    if cfg.skip_exists or status in ('different', 'broken'): print(f"running: {why}", file=sys.stderr)
+    if cfg.skip_exists or status in ('different', 'broken'): say(f"running: {why}")
     return None
 
 # %% ../nbs/05_train.ipynb #5ca970c1
@@ -430,12 +485,14 @@ def _save_reduced(model, cfg, splits, out):
 
 def write_run(cfg:TrainConfig, model:nn.Module, metrics:dict, rows:list[dict], # the run, its tested network, `run_metrics`, per-epoch rows
               splits:bdata.DataSplits, n_epochs:int, device, # its data (for `save_reduced`), epochs run, device
+              world_size:int=1, # processes that trained it (torchrun)
              ) -> dict:
     """Write the run's checkpoint, reduced network (`save_reduced`), per-epoch CSV and, last, its record naming them
     (paths relative to the record, SHA-256 of each); returns the record. A record on disk means a finished run."""
     out, mp = Path(cfg.output_dir)/f"{cfg.name}-seed{cfg.seed}", cfg.metrics_path
     files = dict(epochs_csv=mp.with_suffix('.csv'), checkpoint=out/'model.pt')
-    record = dict(config={**asdict(cfg), 'criterion': cfg.criterion, 'method': cfg.method, 'n_epochs_run': n_epochs},
+    record = dict(config={**asdict(cfg), 'criterion': cfg.criterion, 'method': cfg.method, 'n_epochs_run': n_epochs,
+                          'world_size': world_size},
                   environment=environment(device), metrics=metrics)
     mp.unlink(missing_ok=True)           # an older record no longer describes the files about to be replaced
     save_atomic(dict(state_dict=model.state_dict(), config=record['config']), files['checkpoint'])
@@ -446,65 +503,148 @@ def write_run(cfg:TrainConfig, model:nn.Module, metrics:dict, rows:list[dict], #
     write_atomic(mp, json.dumps(record, indent=1, default=str))          # last: a record means a finished run
     return record
 
+# %% ../nbs/05_train.ipynb #49685a98
+def progress_path(cfg:TrainConfig) -> Path:
+    "The epoch checkpoint of a `--resume` run (beside its final checkpoint; removed once the record is written)."
+    return Path(cfg.output_dir)/f"{cfg.name}-seed{cfg.seed}"/'progress.pt'
+
+_PROGRESS_KEYS = ('state_dict', 'config', 'world_size', 'phase', 'epoch', 'optimizer', 'best', 'rows', 'times', 'data_order', 'rng')
+
+def save_progress(cfg:TrainConfig, d:Dist, device, model:nn.Module, # the run, this process, its device, the network (not DDP's wrapper)
+                  phase:str, epoch:int, opt, sched, scaler, # 'train' or 'fine_tune', the epoch just ended, the phase's optimiser, scheduler, scaler
+                  best:dict, rows:list, times:dict, gen:torch.Generator, elapsed:float, # best so far, rows, times, data order, seconds so far
+                 ):
+    "Write the run's epoch checkpoint atomically (rank 0 writes; every rank must call it: it gathers their RNG states)."
+    rng = gather_rng(d, device)
+    if not d.is_main: return
+    save_atomic(dict(state_dict=model.state_dict(), config=asdict(cfg), world_size=d.world_size, phase=phase, epoch=epoch,
+                     optimizer=opt.state_dict(), scheduler=sched.state_dict() if sched is not None else None,
+                     scaler=scaler.state_dict() if scaler is not None else None, best=best, rows=rows, times=times,
+                     data_order=gen.get_state(), rng=rng, elapsed=elapsed), progress_path(cfg))
+
+def load_progress(cfg:TrainConfig, d:Dist=SINGLE) -> dict|None:
+    "The epoch checkpoint of `cfg`'s run (None if there is none); `ConfigError` naming what differs if it was written with other options, `FileError` if unreadable."
+    p = progress_path(cfg)
+    if not p.exists(): return None
+    try: obj = torch.load(p, map_location='cpu', weights_only=True)
+    except Exception as e: raise FileError(f"epoch checkpoint {str(p)!r} is truncated or not a torch checkpoint ({type(e).__name__})") from None
+    names = {f.name for f in fields(TrainConfig)}
+    try: old = TrainConfig(**{k: v for k, v in obj['config'].items() if k in names})
+    except (TypeError, KeyError, AttributeError): old = None
+    if old is None or not all(k in obj for k in _PROGRESS_KEYS):
+        raise FileError(f"epoch checkpoint {str(p)!r} is not a bmrs-train epoch checkpoint")
+    changes = config_changes(old, cfg)
+    if obj['world_size'] != d.world_size: changes['world_size'] = (obj['world_size'], d.world_size)
+    if changes:
+        raise ConfigError(f"cannot resume: the epoch checkpoint {str(p)!r} differs in " + ', '.join(f"{k} {a!r} → {b!r}" for k, (a, b) in changes.items())
+                          + "; resume with the options it was started with, or add --overwrite to start afresh")
+    return obj
+
 # %% ../nbs/05_train.ipynb #49261455
+def _evaluate(model, data, cfg:TrainConfig, device, d:Dist=SINGLE) -> dict:
+    "`evaluate_dist` (one process: `evaluate`) under the run's autocast."
+    with autocast(cfg, device): return evaluate_dist(model, data, device, d)
+
+def _restart(start:dict|None, opt, sched, scaler) -> tuple[int, dict|None]:
+    "(first epoch to run, best so far) of a phase, its optimiser, scheduler and scaler loaded from epoch checkpoint `start` (None: (1, None))."
+    if start is None: return 1, None
+    opt.load_state_dict(start['optimizer'])
+    if sched is not None: sched.load_state_dict(start['scheduler'])
+    if scaler is not None and start.get('scaler'): scaler.load_state_dict(start['scaler'])
+    return start['epoch'] + 1, start['best']
+
 def train_phase(model:nn.Module, cfg:TrainConfig, splits:bdata.DataSplits, device, gen:torch.Generator, # the run's network, options, data, device, data-order generator
                 n_epochs:int, # epochs to train
                 compress_during:bool, # compress every `cfg.compress_epochs` epochs
                 log, # called with (phase, epoch, loss stats, validation accuracy); returns the epoch's row
+                d:Dist=SINGLE, net=None, scaler=None, # this process, the network's DDP wrapper (several processes), fp16's GradScaler
+                start:dict|None=None, save=None, # epoch checkpoint to continue from; called with (phase, epoch, opt, sched, best) after each epoch
                ) -> dict:
     "Algorithm 1, step 1: `n_epochs` of CE + KL, compressing as it goes; the best validation checkpoint of a network without gates, else none (`state` None)."
     gated = bool(gates(model))
     best = dict(val=-1., state=None, epoch=-1)
     opt, sched = make_optimizer(model, cfg, math.ceil(len(splits.train)/cfg.batch_size)*n_epochs)
-    bar = tqdm(range(1, n_epochs + 1), desc=f"{cfg.name} s{cfg.seed} train", disable=not cfg.progress, leave=False)
+    first, b = _restart(start, opt, sched, scaler)
+    if b is not None: best = b
+    bar = tqdm(range(first, n_epochs + 1), desc=f"{cfg.name} s{cfg.seed} train", disable=not (cfg.progress and d.is_main), leave=False)
     for ep in bar:
-        stats = train_epoch(model, opt, splits.train, cfg, device, gen, sched, bar, epoch=ep, phase='training')
-        if compress_during and ep % cfg.compress_epochs == 0: _compress(model, cfg)
-        val = evaluate(model, splits.val, device)
+        stats = train_epoch(net or model, opt, splits.train, cfg, device, gen, sched, bar, epoch=ep, phase='training', d=d, scaler=scaler)
+        if compress_during and ep % cfg.compress_epochs == 0: _compress(model, cfg, d=d)
+        val = _evaluate(model, splits.val, cfg, device, d)
         row = log('train', ep, stats, val)
         bar.set_postfix(loss=f"{stats['loss']:.3f}", val=f"{val['top1']:.1f}", pruned=f"{row['unit_compression']:.1f}%")
         if not gated and val['top1'] > best['val']: best = dict(val=val['top1'], state=_state(model), epoch=ep)
+        if save is not None: save('train', ep, opt, sched, best)
     return best
 
 def fine_tune_phase(model:nn.Module, cfg:TrainConfig, splits:bdata.DataSplits, device, gen:torch.Generator, # as for `train_phase`
                     match_pct:float|None, # a matched run's unit compression, else None
                     log, # as for `train_phase`
+                    d:Dist=SINGLE, net=None, scaler=None, start:dict|None=None, save=None, # as for `train_phase`
                    ) -> dict:
     "Steps 2-3: the final compression (to `match_pct` % of units for a matched run), then fine-tuning with frozen masks; the best validation checkpoint (epoch 0: right after compressing)."
-    if match_pct is not None: _compress(model, cfg, percent=match_pct)
-    elif cfg.compress_epochs > 0: _compress(model, cfg)
-    val = evaluate(model, splits.val, device)
-    best = dict(val=val['top1'], state=_state(model), epoch=0)
+    best = None
+    if start is None:                                          # a resumed phase has compressed already
+        if match_pct is not None: _compress(model, cfg, percent=match_pct, d=d)
+        elif cfg.compress_epochs > 0: _compress(model, cfg, d=d)
+        val = _evaluate(model, splits.val, cfg, device, d)
+        best = dict(val=val['top1'], state=_state(model), epoch=0)
     opt, sched = make_optimizer(model, cfg, math.ceil(len(splits.train)/cfg.batch_size)*cfg.fine_tune_epochs)
-    bar = tqdm(range(1, cfg.fine_tune_epochs + 1), desc=f"{cfg.name} s{cfg.seed} fine-tune", disable=not cfg.progress, leave=False)
+    first, b = _restart(start, opt, sched, scaler)
+    if b is not None: best = b
+    bar = tqdm(range(first, cfg.fine_tune_epochs + 1), desc=f"{cfg.name} s{cfg.seed} fine-tune", disable=not (cfg.progress and d.is_main), leave=False)
     for ep in bar:
-        stats = train_epoch(model, opt, splits.train, cfg, device, gen, sched, bar, epoch=ep, phase='fine-tuning')
-        val = evaluate(model, splits.val, device)
+        stats = train_epoch(net or model, opt, splits.train, cfg, device, gen, sched, bar, epoch=ep, phase='fine-tuning', d=d, scaler=scaler)
+        val = _evaluate(model, splits.val, cfg, device, d)
         log('fine_tune', ep, stats, val)
         if val['top1'] > best['val']: best = dict(val=val['top1'], state=_state(model), epoch=ep)
+        if save is not None: save('fine_tune', ep, opt, sched, best)
     return best
 
 # %% ../nbs/05_train.ipynb #7e32d7c2
-def train(cfg:TrainConfig, splits:bdata.DataSplits|None=None, model:nn.Module|None=None) -> dict:
-    "Run one configuration end to end; returns the record written to `cfg.metrics_path`."
-    if (done := start_run(cfg)) is not None: return done
-    device = resolve_device(cfg.device)
-    n_epochs = min(cfg.n_epochs, 2) if cfg.debug else cfg.n_epochs
-    limit = 512 if cfg.debug and cfg.limit is None else cfg.limit
-    match_pct = read_compression(cfg.compression_percentage_file) if cfg.compression_percentage_file else None
+def _resume_from(cfg:TrainConfig, d:Dist) -> dict|None:
+    "With `--resume`, the epoch checkpoint to continue from (None: start at epoch 1), said on stderr; `--overwrite` discards another run's."
+    if not cfg.resume: return None
+    say = (lambda s: print(s, file=sys.stderr)) if d.is_main else (lambda s: None)
+    try: p = load_progress(cfg, d)
+    except ConfigError as e:
+        if not cfg.overwrite: raise
+        say(f"running afresh (--overwrite): {e}"); return None
+    if p is None: say(f"running: no epoch checkpoint at {progress_path(cfg)}; starting at epoch 1")
+    else: say(f"resuming: {cfg.name}-seed{cfg.seed} after {p['phase']} epoch {p['epoch']} ({progress_path(cfg)})")
+    return p
+
+def _start(cfg:TrainConfig, splits, model, d:Dist, device, progress:dict|None):
+    "The seeded data and network on `device` (weights of the epoch checkpoint when resuming); the output folders checked; each rank's noise seeded."
     seed_everything(cfg.seed)
-    t0 = time.perf_counter()
+    limit = 512 if cfg.debug and cfg.limit is None else cfg.limit
     if splits is None: splits = bdata.load(cfg.dataset, cfg.data_root, split_seed=cfg.seed, limit=limit)
     splits = splits.to(device)
     if model is None: model = build(cfg, splits)
-    check_writable(cfg.metrics_dir, 'metrics_dir'); check_writable(cfg.output_dir, 'output_dir')   # before training, not after
+    if d.is_main: check_writable(cfg.metrics_dir, 'metrics_dir'); check_writable(cfg.output_dir, 'output_dir')   # before training, not after
     model = model.to(device)
+    if cfg.channels_last: model = model.to(memory_format=torch.channels_last)
+    if progress is not None: model.load_state_dict(progress['state_dict'])
+    seed_rank_noise(cfg.seed, d)                               # several processes: noise seed + rank
+    return splits, model
+
+# %% ../nbs/05_train.ipynb #290e9a31
+def train(cfg:TrainConfig, splits:bdata.DataSplits|None=None, model:nn.Module|None=None) -> dict|None:
+    "Run one configuration end to end (under torchrun: with DDP); returns the record written to `cfg.metrics_path` (None on ranks other than 0)."
+    d = dist_env()
+    if (done := start_run(cfg, d)) is not None: return done if d.is_main else None
+    progress = _resume_from(cfg, d)
+    device = rank_device(d, cfg.device); init_distributed(d, device)
+    n_epochs = min(cfg.n_epochs, 2) if cfg.debug else cfg.n_epochs
+    match_pct = read_compression(cfg.compression_percentage_file) if cfg.compression_percentage_file else None
+    t0 = time.perf_counter() - (progress.get('elapsed', 0.) if progress else 0.)
+    splits, model = _start(cfg, splits, model, d, device, progress)
     gated = bool(gates(model))
-    wb = _wandb_start(cfg) if cfg.wandb else None
-    energy = _Energy(Path(cfg.output_dir)/f"{cfg.name}-seed{cfg.seed}") if cfg.track_energy else None
-    times = dict(setup=time.perf_counter() - t0)
+    wb = _wandb_start(cfg) if cfg.wandb and d.is_main else None
+    energy = _Energy(Path(cfg.output_dir)/f"{cfg.name}-seed{cfg.seed}") if cfg.track_energy and d.is_main else None
+    times = dict(progress['times']) if progress else dict(setup=time.perf_counter() - t0)
     gen = torch.Generator().manual_seed(cfg.seed)
-    rows = []
+    rows = list(progress['rows']) if progress else []
     compress_during = gated and cfg.compress_epochs > 0 and (match_pct is None or cfg.matched_release)
 
     def log(phase, ep, stats, val):
@@ -514,26 +654,42 @@ def train(cfg:TrainConfig, splits:bdata.DataSplits|None=None, model:nn.Module|No
         if wb: wb.log(row)
         return row
 
+    scaler = torch.amp.GradScaler('cuda') if cfg.precision == 'fp16' else None
+    save = (lambda phase, ep, opt, sched, best: save_progress(cfg, d, device, model, phase, ep, opt, sched, scaler, best, rows, times,
+                                                              gen, time.perf_counter() - t0)) if cfg.resume else None
+    kw = dict(d=d, net=wrap_ddp(model, d, device, cfg.sync_bn), scaler=scaler, save=save)
+    if progress is not None: gen.set_state(progress['data_order']); set_rng_state(progress['rng'][d.rank])   # last: nothing draws after
+    resumed = progress['phase'] if progress else None
+
     # 1. training
     t = time.perf_counter()
-    best = train_phase(model, cfg, splits, device, gen, n_epochs, compress_during, log)
-    times['train'] = time.perf_counter() - t
+    if resumed in (None, 'train'): best = train_phase(model, cfg, splits, device, gen, n_epochs, compress_during, log, start=progress, **kw)
+    times['train'] = times.get('train', 0.) + time.perf_counter() - t
 
     # 2-3. final compression and fine-tuning
     t = time.perf_counter()
-    if gated: best = fine_tune_phase(model, cfg, splits, device, gen, match_pct, log)
-    times['fine_tune'] = time.perf_counter() - t
+    if gated: best = fine_tune_phase(model, cfg, splits, device, gen, match_pct, log, start=progress if resumed == 'fine_tune' else None, **kw)
+    times['fine_tune'] = times.get('fine_tune', 0.) + time.perf_counter() - t
+    return _finish(cfg, model, splits, device, d, best, times, match_pct, n_epochs, rows, energy, wb)
+
+# %% ../nbs/05_train.ipynb #3b1b1e04
+def _finish(cfg:TrainConfig, model, splits, device, d:Dist, best:dict, times:dict, match_pct, n_epochs:int, rows:list, energy, wb) -> dict|None:
+    "Step 4: test the best checkpoint; rank 0 writes the run's files and record (and removes the epoch checkpoint)."
+    gated = bool(gates(model))
     last = _state(model) if gated else None                    # for the release's stale-E[θ] test accuracy
     if best['state'] is not None: model.load_state_dict(best['state'])
-
-    # 4. test the best checkpoint
     t = time.perf_counter()
-    val, test = evaluate(model, splits.val, device), evaluate(model, splits.test, device)
+    val, test = _evaluate(model, splits.val, cfg, device, d), _evaluate(model, splits.test, cfg, device, d)
     times['test'] = time.perf_counter() - t
-    stale = evaluate(with_gate_params(model, last), splits.test, device)['top1'] if gated else None  # not timed
+    stale = _evaluate(with_gate_params(model, last), splits.test, cfg, device, d)['top1'] if gated else None  # not timed
     metrics = run_metrics(model, val, test, stale, best['epoch'], match_pct, times, energy.stop() if energy is not None else None)
-    record = write_run(cfg, model, metrics, rows, splits, n_epochs, device)
+    plain_batchnorm(model)                                     # --sync_bn: saved as the network it is
+    record = None
+    if d.is_main:
+        record = write_run(cfg, model, metrics, rows, splits, n_epochs, device, d.world_size)
+        if cfg.resume: progress_path(cfg).unlink(missing_ok=True)
     if wb: wb.log({f"final/{k}": v for k, v in metrics.items() if isinstance(v, (int, float))}); wb.finish()
+    if d.active: torch.distributed.barrier()                   # every rank ends once the record is written
     return record
 
 # %% ../nbs/05_train.ipynb #844b8bee
@@ -566,8 +722,11 @@ def parser() -> argparse.ArgumentParser:
 def main(argv=None):
     "Entry point of `bmrs-train`: exit status 0; 2 for options or inputs that cannot work; 1 when a run fails; 130 / 143 on Ctrl-C / SIGTERM."
     cfg = TrainConfig(**vars(parser().parse_args(argv)))
-    rec = run_cli('bmrs-train', lambda: train(cfg), usage=(ValueError, bdata.DatasetNotFoundError), failures=(NonFiniteLoss, OSError),
-                  interrupted=f"{cfg.name}-seed{cfg.seed} did not finish; no record written")
+    try: rec = run_cli('bmrs-train', lambda: train(cfg), usage=(ValueError, bdata.DatasetNotFoundError), failures=(NonFiniteLoss, OSError),
+                       interrupted=f"{cfg.name}-seed{cfg.seed} did not finish; no record written"
+                                   + ("; --resume continues after its last epoch checkpoint" if cfg.resume else ""))
+    finally: close_distributed()
+    if rec is None: return                                     # a rank other than 0: rank 0 reports
     m = rec['metrics']
     print(f"{cfg.name} seed {cfg.seed}: test top-1 {m['test_top1']:.2f}%  units pruned {m['unit_compression']:.2f}%  "
           f"parameters removed {m['param_compression']:.2f}%  -> {cfg.metrics_path}")
