@@ -12,18 +12,21 @@ from .distributions import (LOG_A, LOG_B, LOGSIGMA_MIN, LOGSIGMA_MAX, check_boun
                                 expected_theta, kl_loguniform, sample_theta, snr, working_dtype)
 from fastcore.basics import patch
 from .methods import CRITERIA, DEFAULT_THRESHOLDS, check_criterion, get_criterion
+from .sampler import fast_sample, uniform32
 
 # %% auto #0
-__all__ = ['DELTA_F', 'NOISE_PER', 'NoiseGate', 'GateLinks', 'LogUniformPruningLayer', 'LogUniformL2NormPruningLayer',
+__all__ = ['DELTA_F', 'NOISE_PER', 'SAMPLERS', 'NoiseGate', 'GateLinks', 'LogUniformPruningLayer', 'LogUniformL2NormPruningLayer',
            'LogUniformApproximateDiracBMRPruningLayer', 'LogUniformCDFBMRPruningLayer', 'gates', 'model_kl',
            'prune_lowest', 'compress_model', 'unit_compression', 'unit_counts', 'set_gates_enabled', 'draw_all',
-           'fuse_gates', 'unfuse_gates', 'link_sequential', 'param_count', 'removed_params', 'param_compression',
-           'release_param_compression', 'zero_pruned_release', 'gather_pruning_layers', 'calculate_model_kl',
-           'compress', 'usable_neuron_pct', 'get_true_parameter_compression_percent', 'enable', 'disable']
+           'set_sampler', 'fuse_gates', 'unfuse_gates', 'link_sequential', 'param_count', 'removed_params',
+           'param_compression', 'release_param_compression', 'zero_pruned_release', 'gather_pruning_layers',
+           'calculate_model_kl', 'compress', 'usable_neuron_pct', 'get_true_parameter_compression_percent', 'enable',
+           'disable']
 
 # %% ../nbs/02_layers.ipynb #9f46cba3
 DELTA_F = ('eq8', 'release')          # BMRS_N's ΔF: the paper's Eq. 8 or the release's (+log(2π)/2)
 NOISE_PER = ('unit', 'element')       # training noise per example and unit (paper) or input element (release)
+SAMPLERS = ('fast', 'exact')          # training noise: float32 per example (bmrs.sampler) or float64 throughout (sample_theta)
 
 # %% ../nbs/02_layers.ipynb #c1fabeec
 class NoiseGate(nn.Module):
@@ -44,6 +47,7 @@ class NoiseGate(nn.Module):
                  delta_f_variant='eq8', # BMRS_N: 'eq8' (the paper) or 'release' (+log(2 pi)/2, the authors' code)
                  noise_per='unit',      # training noise: one theta per example and 'unit' (shared by a filter's positions),
                                         # or per example and input 'element' (per position, as the authors' code samples)
+                 sampler='fast',        # training noise: 'fast' (bmrs.sampler, float32 per example) or 'exact' (float64)
                  mu_init=0., logsigma_init=-5.):
         super().__init__()
         if not (isinstance(n_units, int) and n_units > 0): raise ValueError(f"n_units must be a positive int, got n_units={n_units!r}")
@@ -55,6 +59,8 @@ class NoiseGate(nn.Module):
         self.delta_f_variant = delta_f_variant
         if noise_per not in NOISE_PER: raise ValueError(f"noise_per must be 'unit' or 'element', got {noise_per!r}")
         self.noise_per = noise_per
+        if sampler not in SAMPLERS: raise ValueError(f"sampler must be 'fast' or 'exact', got sampler={sampler!r}")
+        self.sampler = sampler
         self.n_units, self.axis, self.threshold = n_units, axis, threshold
         self.p1, self.p2, self.mu_p, self.sigma_p, self.a, self.b = p1, p2, mu_p, sigma_p, float(a), float(b)
         self.monotone, self.enabled, self.clamp_mu = monotone, enabled, clamp_mu
@@ -68,7 +74,8 @@ class NoiseGate(nn.Module):
 
     def extra_repr(self):
         return (f"{self.n_units}, axis={self.axis}, criterion={self.criterion!r}, kept={int(self.mask.sum())}"
-                + (", noise_per='element'" if self.noise_per == 'element' else ''))
+                + (", noise_per='element'" if self.noise_per == 'element' else '')
+                + (", sampler='exact'" if self.sampler == 'exact' else ''))
 
 # %% ../nbs/02_layers.ipynb #ea54b93a
 class GateLinks:
@@ -117,6 +124,16 @@ def _uniform(*size, device):
     dt = working_dtype(device); fi = torch.finfo(dt)
     return torch.rand(*size, device=device, dtype=dt).clamp_(fi.tiny, 1 - fi.eps/2)
 
+def _fast(g, x):
+    "Does gate `g` draw `x`'s noise with the fast sampler? (A float64 input keeps float64 noise: the exact path.)"
+    return g.sampler == 'fast' and x.dtype != torch.float64
+
+def _draw(g, n, x):
+    "theta (n, g.n_units) for gate `g`: the fast sampler's float32 draw or the exact path's float64 one."
+    if _fast(g, x): return fast_sample(g.mu_c, g.sigma, uniform32(n, g.n_units, device=x.device), g.a, g.b)
+    u = _uniform(n, g.n_units, device=x.device)
+    return sample_theta(g.mu_c.to(u.dtype), g.sigma.to(u.dtype), u, g.a, g.b)
+
 @patch
 def forward(self:NoiseGate, x):
     "x * theta * mask: theta sampled per example and unit in training, E[theta] in eval."
@@ -127,12 +144,9 @@ def forward(self:NoiseGate, x):
         theta = self.__dict__.pop('_theta', None)  # drawn for all gates at once by `fuse_gates`
         if self.noise_per == 'element' and x.ndim > 2:   # one theta per example and element: (examples x positions, units)
             xm = x.movedim(self.axis, -1)
-            u = _uniform(xm.shape[:-1].numel(), self.n_units, device=x.device)
-            theta = sample_theta(self.mu_c.to(u.dtype), self.sigma.to(u.dtype), u, self.a, self.b)
+            theta = _draw(self, xm.shape[:-1].numel(), x)
             return (xm*(theta*self.mask).view(xm.shape).to(x.dtype)).movedim(-1, self.axis)
-        if theta is None or theta.shape[0] != x.shape[0]:
-            u = _uniform(x.shape[0], self.n_units, device=x.device)
-            theta = sample_theta(self.mu_c.to(u.dtype), self.sigma.to(u.dtype), u, self.a, self.b)
+        if theta is None or theta.shape[0] != x.shape[0]: theta = _draw(self, x.shape[0], x)
         gate = (theta*self.mask).view(nshape)
     else:
         gate = (self.expected()*self.mask).view(shape)
@@ -350,10 +364,19 @@ def draw_all(model, args, kwargs):
     x = next((t for t in list(args) + list(kwargs.values()) if isinstance(t, Tensor)), None)
     if not gs or x is None or x.dim() == 0: return
     n, dev = x.shape[0], gs[0].mu.device
-    u = _uniform(n, sum(g.n_units for g in gs), device=dev)
-    us = dict(zip(gs, u.split([g.n_units for g in gs], dim=1)))   # each gate's columns, whatever its group
-    draws = _per_gate(lambda mu, sigma, a, b, uu: sample_theta(mu.to(uu.dtype), sigma.to(uu.dtype), uu, a, b), gs, us)
-    for g, t in zip(gs, draws): g._theta = t
+    exact, fast = [g for g in gs if not _fast(g, x)], [g for g in gs if _fast(g, x)]
+    for grp, draw, sample in ((exact, _uniform, lambda mu, sigma, a, b, uu: sample_theta(mu.to(uu.dtype), sigma.to(uu.dtype), uu, a, b)),
+                              (fast, lambda n, m, device: uniform32(n, m, device), lambda mu, sigma, a, b, uu: fast_sample(mu, sigma, uu, a, b))):
+        if not grp: continue
+        u = draw(n, sum(g.n_units for g in grp), device=dev)
+        us = dict(zip(grp, u.split([g.n_units for g in grp], dim=1)))   # each gate's columns, whatever its group
+        for g, t in zip(grp, _per_gate(sample, grp, us)): g._theta = t
+
+def set_sampler(model:nn.Module, sampler:str='fast') -> nn.Module:
+    "Draw the training noise of every gate of `model` with `sampler`: 'fast' (float32 per example) or 'exact' (float64)."
+    if sampler not in SAMPLERS: raise ValueError(f"sampler must be 'fast' or 'exact', got sampler={sampler!r}")
+    for g in gates(model): g.sampler = sampler
+    return model
 
 def fuse_gates(model:nn.Module) -> nn.Module:
     "Draw the training noise of all gates of `model` in one call per forward pass (idempotent)."
