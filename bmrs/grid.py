@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 import yaml
 from tqdm.auto import tqdm
+from fastcore.basics import patch
 import bmrs
 from .utils import run_cli
 from .files import FileError, atomic_path, check_writable, read_json, sha256_file, write_atomic
@@ -175,6 +176,46 @@ def _default_name(keys, combo):
     d = dict(zip(keys, combo))
     return '-'.join([str(v) for k, v in d.items() if k != 'seed'] + ([f"seed{d['seed']}"] if 'seed' in d else []))
 
+# %% ../nbs/09_grid.ipynb #febf090a
+def _run_values(exp:dict, keys:list, combo:tuple) -> dict:
+    "A run's values: the experiment's `base`, its grid values `combo`, then the `set` of every `where` rule whose `if` they match."
+    values = {k: _coerce(v) for k, v in exp['base'].items()}
+    values.update(zip(keys, combo))
+    for rule in exp['where']:
+        if _matches(values, rule.get('if')): values.update({k: _coerce(v) for k, v in (rule.get('set') or {}).items()})
+    return values
+
+def _run_id(exp:dict, keys:list, combo:tuple, values:dict, taken) -> str:
+    "The run's directory name from the experiment's `name` template (or its grid values): safe, and not in `taken`."
+    try: rid = exp['name'].format(**values) if exp['name'] else _default_name(keys, combo)
+    except KeyError as e: raise GridError(f"name template {exp['name']!r} uses {e}, which is not a grid value or parameter") from e
+    if not re.fullmatch(r'[A-Za-z0-9][A-Za-z0-9._+=-]*', rid): raise GridError(f"run id {rid!r} is not a safe directory name")
+    if rid in taken: raise GridError(f"two runs are named {rid!r}: make the name template tell them apart")
+    return rid
+
+def _run_params(rid:str, nb:Path, declared:dict, values:dict, out:Path) -> dict:
+    "The run's papermill parameters: its values (a `method` as its options unless the notebook declares `method`) and `result`."
+    params = dict(values)
+    if 'method' in params and 'method' not in declared: params.update(method_options(params.pop('method')))
+    unknown = sorted(set(params) - set(declared))
+    if unknown: raise GridError(f"{rid}: {nb.name} has no parameters {unknown}; it has {sorted(declared)}")
+    params['result'] = str(out/rid/f'{rid}.json')
+    return params
+
+# %% ../nbs/09_grid.ipynb #1cb6fec8
+def _link_matches(runs:list[Run], exp:dict, exp_runs:dict, declared:dict, nb:Path):
+    "Give each of an experiment's `runs` that a `match` rule selects the result of the run the rule names: a parameter and a dependency."
+    for r in runs:
+        for rule in exp['match']:
+            if not _matches(r.values, rule.get('if')): continue
+            target = {**r._combo, **rule.get('from', {})}
+            t = exp_runs.get(tuple(sorted(target.items())))
+            if t is None: raise GridError(f"{r.id}: match rule {rule} finds no run with grid values {target}")
+            if t is r: raise GridError(f"{r.id}: match rule {rule} matches the run to itself")
+            if rule['param'] not in declared: raise GridError(f"{r.id}: {nb.name} has no parameter {rule['param']!r}")
+            r.params[rule['param']] = str(t.result); r.deps.append(t.id); r.matched[rule['param']] = t.id
+
+# %% ../nbs/09_grid.ipynb #bddb5b1b
 def expand(grid:dict, out) -> list[Run]:
     "The runs of a loaded grid, with their directories under `out`, each after the runs it needs."
     out = Path(out).resolve()
@@ -186,31 +227,12 @@ def expand(grid:dict, out) -> list[Run]:
         exp_runs = {}
         for combo in itertools.product(*[_as_list(exp['grid'][k]) for k in keys]):
             combo = tuple(_coerce(v) for v in combo)
-            values = {k: _coerce(v) for k, v in exp['base'].items()}
-            values.update(zip(keys, combo))
-            for rule in exp['where']:
-                if _matches(values, rule.get('if')): values.update({k: _coerce(v) for k, v in (rule.get('set') or {}).items()})
-            try: rid = exp['name'].format(**values) if exp['name'] else _default_name(keys, combo)
-            except KeyError as e: raise GridError(f"name template {exp['name']!r} uses {e}, which is not a grid value or parameter") from e
-            if not re.fullmatch(r'[A-Za-z0-9][A-Za-z0-9._+=-]*', rid): raise GridError(f"run id {rid!r} is not a safe directory name")
-            if rid in by_id: raise GridError(f"two runs are named {rid!r}: make the name template tell them apart")
-            params = dict(values)
-            if 'method' in params and 'method' not in declared: params.update(method_options(params.pop('method')))
-            unknown = sorted(set(params) - set(declared))
-            if unknown: raise GridError(f"{rid}: {nb.name} has no parameters {unknown}; it has {sorted(declared)}")
-            params['result'] = str(out/rid/f'{rid}.json')
-            r = Run(rid, nb, values, params, out/rid)
+            values = _run_values(exp, keys, combo)
+            rid = _run_id(exp, keys, combo, values, by_id)
+            r = Run(rid, nb, values, _run_params(rid, nb, declared, values, out), out/rid)
             r._combo = dict(zip(keys, combo)); r._exp = ei
             runs.append(r); by_id[rid] = r; exp_runs[tuple(sorted(r._combo.items()))] = r
-        for r in [r for r in runs if r._exp == ei]:
-            for rule in exp['match']:
-                if not _matches(r.values, rule.get('if')): continue
-                target = {**r._combo, **rule.get('from', {})}
-                t = exp_runs.get(tuple(sorted(target.items())))
-                if t is None: raise GridError(f"{r.id}: match rule {rule} finds no run with grid values {target}")
-                if t is r: raise GridError(f"{r.id}: match rule {rule} matches the run to itself")
-                if rule['param'] not in declared: raise GridError(f"{r.id}: {nb.name} has no parameter {rule['param']!r}")
-                r.params[rule['param']] = str(t.result); r.deps.append(t.id); r.matched[rule['param']] = t.id
+        _link_matches([r for r in runs if r._exp == ei], exp, exp_runs, declared, nb)
     return order_runs(runs)
 
 # %% ../nbs/09_grid.ipynb #6159a573
@@ -329,6 +351,7 @@ def _record_params(rec, run:Run) -> dict|None:
 def _describe(changes:dict) -> str:
     return ', '.join(f"{k} {v0!r} -> {v1!r}" for k, (v0, v1) in changes.items())
 
+# %% ../nbs/09_grid.ipynb #3bebcee4
 def run_state(run:Run) -> tuple[str, str]:
     "('done', ''), ('adopt', why): finished but not yet marked, ('changed', which values differ) or ('to run', why)."
     if not run.result.exists(): return 'to run', ''
@@ -380,6 +403,7 @@ def execute(run:Run, kernel:str='python3', log_output:bool=False):
     read_json(run.result, 'result')
     mark_finished(run)
 
+# %% ../nbs/09_grid.ipynb #e99f174c
 def _execute_spec(spec:str):
     "Entry point of a worker process (`--jobs` > 1): execute the run described by JSON `spec`; dies with the bmrs-grid that started it."
     s = json.loads(spec)
@@ -423,6 +447,7 @@ def _live_pid(text:str) -> str|None:
     if host != socket.gethostname(): return str(pids[0])        # another machine: cannot tell, assume it runs
     return next((str(p) for p in pids if _alive(p)), None)
 
+# %% ../nbs/09_grid.ipynb #e4e66a4c
 def lock_holder(run:Run) -> str|None:
     "'host pid N' of the live process that holds `run` (the bmrs-grid, or the worker running it), or None."
     try: text = (run.dir/LOCK).read_text()
@@ -532,6 +557,80 @@ def prepare_out(grid:dict, out:Path, runs:list[Run], all_runs:list[Run], state:d
         if r.id in finished and (r.dir/LOCK).exists() and not lock_holder(r): (r.dir/LOCK).unlink(missing_ok=True)   # stale
     _write_plan(all_runs, out, grid)
 
+# %% ../nbs/09_grid.ipynb #0aa4ffd6
+class _Scheduler:
+    "The runs left to a `run_grid` call, started in order once the runs they need are done, one or `jobs` at a time."
+    def __init__(self, todo:list[Run], by_id:dict, jobs:int, kernel:str, res:dict, bar, say):
+        self.todo, self.by_id, self.jobs, self.kernel, self.res, self.bar, self.say = todo, by_id, jobs, kernel, res, bar, say
+        self.procs, self.failed = {}, set()                     # run id -> (run, worker, start time); ids of failed runs
+
+    def ready(self, r:Run) -> str:
+        "'blocked' (a run it needs failed or was blocked), 'ready' (every run it needs is done) or 'wait'."
+        if any(d in self.failed or d in self.res['blocked'] for d in r.deps): return 'blocked'
+        return 'ready' if all(self.by_id[d].done() for d in r.deps) else 'wait'
+
+    def finish(self, r:Run, err:str|None, t:float):
+        "Drop the claim on `r`; count it as run, or as failed with `err`."
+        release(r); self.bar.update(1)
+        if err is None: self.res['ran'].append(r.id); self.say(f"done {r.id} ({time.perf_counter() - t:.0f} s)")
+        else: self.failed.add(r.id); self.res['failed'].append(_failed_msg(r, err)); self.say(f"FAILED {r.id}: {err} (see {r.executed})")
+
+# %% ../nbs/09_grid.ipynb #82523dc9
+@patch
+def start(self:_Scheduler, r:Run) -> bool:
+    "Claim `r` and run it: here (one job at a time) or in a worker process; False if another process holds or finished it."
+    t = time.perf_counter()
+    if not claim(r):                                       # another live bmrs-grid is running it
+        self.res['elsewhere'].append(r.id); self.bar.update(1); self.say(f"skip {r.id}: running in {lock_holder(r)}"); return False
+    if r.done():                                           # finished meanwhile by another bmrs-grid
+        release(r); self.res['skipped'].append(r.id); self.bar.update(1); self.say(f"skip {r.id}: finished by another process"); return False
+    if self.jobs <= 1:
+        self.bar.set_postfix_str(r.id)
+        try: execute(r, self.kernel); err = None
+        except Exception as e: err = f"{type(e).__name__}: {str(e).strip().splitlines()[-1] if str(e).strip() else ''}"
+        self.finish(r, err, t)
+    else:
+        p = _spawn(r, self.kernel); name_worker(r, p.pid)
+        self.procs[r.id] = (r, p, t)
+    return True
+
+@patch
+def step(self:_Scheduler):
+    "One pass over the runs left, in order: drop the blocked ones, start the ready ones while a slot is free (after a run here, stop)."
+    for r in list(self.todo):
+        st = self.ready(r)
+        if st == 'blocked':
+            self.todo.remove(r); self.res['blocked'].append(r.id); self.bar.update(1); self.say(f"not run {r.id}: a run it needs failed")
+        elif st == 'ready' and len(self.procs) < max(1, self.jobs):
+            self.todo.remove(r)
+            if self.start(r) and self.jobs <= 1: break     # re-check readiness in order
+
+# %% ../nbs/09_grid.ipynb #4b185040
+@patch
+def poll(self:_Scheduler):
+    "Wait a moment, then finish the workers that ended: a run failed unless its worker exited 0 and the run is done."
+    time.sleep(.2)
+    for rid, (r, p, t) in list(self.procs.items()):
+        if p.poll() is None: continue
+        del self.procs[rid]
+        err = None if p.returncode == 0 and r.done() else (p.stderr.read().strip().splitlines() or [f'exit {p.returncode}'])[-1]
+        self.finish(r, err, t)
+
+@patch
+def run(self:_Scheduler):
+    "Run every run left; runs whose needs can never be met are blocked. On Ctrl-C: stop the workers, drop their claims, re-raise."
+    try:
+        while self.todo or self.procs:
+            self.step()
+            if self.procs: self.poll()
+            elif self.todo and all(self.ready(r) == 'wait' for r in self.todo):
+                for r in self.todo: self.res['blocked'].append(r.id); self.bar.update(1); self.say(f"not run {r.id}: needs {r.deps}, not finished")
+                self.todo = []
+    except KeyboardInterrupt:
+        for r, p, _ in self.procs.values(): p.terminate()
+        for r, p, _ in self.procs.values(): p.wait(); release(r)
+        raise
+
 # %% ../nbs/09_grid.ipynb #e5ca48a3
 def run_grid(grid,                        # a grid file (path or packaged name) or a `load_grid` result
              out=None,                    # output folder (default: runs/<grid name>)
@@ -558,48 +657,8 @@ def run_grid(grid,                        # a grid file (path or packaged name) 
     if len(todo) < len(runs): say(f"{len(runs) - len(todo)} of {len(runs)} runs already finished: skipped")
     for r in todo:
         if state[r.id][1]: say(f"run {r.id} again: {state[r.id][1]}")
-    failed_ids = set()
-    def ready(r):
-        if any(d in failed_ids or d in res['blocked'] for d in r.deps): return 'blocked'
-        return 'ready' if all(by_id[d].done() for d in r.deps) else 'wait'
-    def finish(r, err, t):
-        release(r); bar.update(1)
-        if err is None: res['ran'].append(r.id); say(f"done {r.id} ({time.perf_counter() - t:.0f} s)")
-        else: failed_ids.add(r.id); res['failed'].append(_failed_msg(r, err)); say(f"FAILED {r.id}: {err} (see {r.executed})")
-    procs = {}
-    try:
-        while todo or procs:
-            for r in list(todo):
-                st = ready(r)
-                if st == 'blocked':
-                    todo.remove(r); res['blocked'].append(r.id); bar.update(1); say(f"not run {r.id}: a run it needs failed")
-                elif st == 'ready' and len(procs) < max(1, jobs):
-                    todo.remove(r); t = time.perf_counter()
-                    if not claim(r):                                   # another live bmrs-grid is running it
-                        res['elsewhere'].append(r.id); bar.update(1); say(f"skip {r.id}: running in {lock_holder(r)}"); continue
-                    if r.done():                                       # finished meanwhile by another bmrs-grid
-                        release(r); res['skipped'].append(r.id); bar.update(1); say(f"skip {r.id}: finished by another process"); continue
-                    if jobs <= 1:
-                        bar.set_postfix_str(r.id)
-                        try: execute(r, kernel); err = None
-                        except Exception as e: err = f"{type(e).__name__}: {str(e).strip().splitlines()[-1] if str(e).strip() else ''}"
-                        finish(r, err, t)
-                        break                                          # re-check readiness in order
-                    p = _spawn(r, kernel); name_worker(r, p.pid)
-                    procs[r.id] = (r, p, t)
-            if procs:
-                time.sleep(.2)
-                for rid, (r, p, t) in list(procs.items()):
-                    if p.poll() is None: continue
-                    del procs[rid]
-                    err = None if p.returncode == 0 and r.done() else (p.stderr.read().strip().splitlines() or [f'exit {p.returncode}'])[-1]
-                    finish(r, err, t)
-            elif todo and all(ready(r) == 'wait' for r in todo):
-                for r in todo: res['blocked'].append(r.id); bar.update(1); say(f"not run {r.id}: needs {r.deps}, not finished")
-                todo = []
+    try: _Scheduler(todo, {r.id: r for r in all_runs}, jobs, kernel, res, bar, say).run()
     except KeyboardInterrupt:
-        for r, p, _ in procs.values(): p.terminate()
-        for r, p, _ in procs.values(): p.wait(); release(r)
         bar.close()
         print(f"interrupted: {len(res['ran'])} runs finished in this session are kept; run the same command again to resume",
               file=sys.stderr)
