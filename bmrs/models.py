@@ -4,7 +4,7 @@
 
 # %% ../nbs/03_models.ipynb #3401c6c9
 from __future__ import annotations
-import copy, inspect
+import copy, inspect, re, warnings
 from pathlib import Path
 import torch
 from torch import nn
@@ -14,8 +14,9 @@ from .layers import NoiseGate, GateLinks, gates, link_sequential
 from .methods import check_criterion, release_classes
 
 # %% auto #0
-__all__ = ['ZERO_PRESERVING', 'ZERO_PRESERVING_FNS', 'NETWORKS', 'make_gate', 'mlp', 'n_params', 'n_units', 'lenet5', 'Gated',
-           'add_gates', 'resnet', 'Logits', 'vit', 'build_model']
+__all__ = ['ZERO_PRESERVING', 'ZERO_PRESERVING_FNS', 'MLP_UP', 'ATTN_OUT', 'PRESETS', 'NETWORKS', 'make_gate', 'mlp', 'n_params',
+           'n_units', 'lenet5', 'Gated', 'HeadGated', 'coupled_groups', 'add_gates', 'untie_gates', 'resnet', 'Logits',
+           'vit', 'build_model']
 
 # %% ../nbs/03_models.ipynb #fa80d1a6
 def _seed_style(cls):
@@ -111,6 +112,10 @@ _POOLS = (nn.modules.pooling._MaxPoolNd, nn.modules.pooling._AvgPoolNd,
 _ZERO_PRESERVING = ZERO_PRESERVING + (nn.Flatten, NoiseGate) + _POOLS   # what the link walks look past
 _BN = nn.modules.batchnorm._BatchNorm
 
+def _is_conv1d(m:nn.Module) -> bool:
+    "Is `m` transformers' `Conv1D` (GPT-2's linear layer: weight stored as (in, out), `nf` outputs)?"
+    return type(m).__name__ == 'Conv1D' and type(m).__module__.startswith('transformers') and hasattr(m, 'nf')
+
 def _units_of(m:nn.Module, before=()) -> int:
     "Output units of a layer (channels, features), or for a unit-wise module, of the layer before it in `before`."
     if isinstance(m, _BN): return m.num_features
@@ -118,6 +123,7 @@ def _units_of(m:nn.Module, before=()) -> int:
     if isinstance(m, nn.LayerNorm): return m.normalized_shape[-1]
     if isinstance(m, nn.Linear): return m.out_features
     if isinstance(m, nn.modules.conv._ConvNd): return m.out_channels
+    if _is_conv1d(m): return m.nf
     n = getattr(m, 'n_units', None) or getattr(m, 'num_features', None)
     if isinstance(n, int): return n
     if isinstance(m, _ZERO_PRESERVING) and not isinstance(m, nn.Flatten):
@@ -170,6 +176,7 @@ def _seq_root(model, name):
         else: break
     return root
 
+# %% ../nbs/03_models.ipynb #a7b1c001
 def _placement(m:nn.Module, model:nn.Module):
     """(device, dtype) for a gate after `m`: those of `m`'s first floating-point tensor, else the model's; a float16 or
     bfloat16 layer gets float32 gates (the per-unit maths needs the range), on its device. (None, None) if neither has one."""
@@ -177,31 +184,199 @@ def _placement(m:nn.Module, model:nn.Module):
     if t is None: return None, None
     return t.device, (t.dtype if t.dtype in (torch.float32, torch.float64) else torch.float32)
 
+# %% ../nbs/03_models.ipynb #a7b1c002
+def _reads_weights(parent:nn.Module, child:str) -> bool:
+    "Does `parent`'s forward code read its child `child`'s tensors (`self.child.weight`) instead of calling it?"
+    pat = re.compile(rf"self\.{re.escape(child)}\.(weight|bias)\b")
+    for cls in type(parent).__mro__:
+        f = cls.__dict__.get('forward')
+        if f is None or cls is nn.Module: continue
+        try: src = inspect.getsource(f)
+        except (OSError, TypeError): continue
+        if pat.search(src): return True
+    return False
+
+def _not_called(model:nn.Module, mods:list, example_input) -> set:
+    "Names among `mods` ((name, module) pairs) that a forward pass of `model` on `example_input` (eval mode) never calls."
+    called, hooks, modes = set(), [], [(m, m.training) for m in model.modules()]
+    for n, m in mods: hooks.append(m.register_forward_pre_hook(lambda mod, args, n=n: called.add(n)))
+    try:
+        with torch.no_grad(): _call(model.eval(), example_input)
+    finally:
+        for h in hooks: h.remove()
+        for m, t in modes: m.train(t)
+    return {n for n, _ in mods} - called
+
+def _call(model, x):
+    "`model(x)`, `model(*x)` or `model(**x)` for a tensor, tuple / list or dict `x`."
+    if isinstance(x, dict): return model(**x)
+    if isinstance(x, (tuple, list)): return model(*x)
+    return model(x)
+
+# %% ../nbs/03_models.ipynb #a7b1c003
+# module-name endings of the layers each preset gates, by family (transformers 5 and 4.x, torchvision)
+MLP_UP = ('intermediate.dense', 'mlp.c_fc', 'mlp.fc1', 'mlp.up_proj', 'mlp.0')  # BERT/ViT 4.x, GPT-2, ViT 5, Llama, torchvision ViT
+ATTN_OUT = ('attention.output.dense', 'attn.c_proj', 'attention.o_proj', 'self_attn.o_proj', 'self_attention.out_proj')
+PRESETS = ('cnn', 'mlp', 'heads')
+
+def _linear_like(m): return isinstance(m, nn.Linear) or _is_conv1d(m)
+def _in_out(m): return (m.weight.shape[0], m.nf) if _is_conv1d(m) else (m.in_features, m.out_features)
+
+def _preset(name:str):
+    "(`after` predicate, axis) of preset `name`: 'cnn' (after each BatchNorm), 'mlp' (after each MLP expansion layer)."
+    if name == 'cnn': return (lambda n, m: isinstance(m, _BN)), 1
+    if name == 'mlp': return (lambda n, m: _linear_like(m) and n.endswith(MLP_UP) and _in_out(m)[1] > _in_out(m)[0]), -1
+    if name == 'heads': return (lambda n, m: _linear_like(m) and n.endswith(ATTN_OUT)), -1
+    raise ValueError(f"unknown gate preset {name!r}; choose one of {', '.join(PRESETS)}")
+
+
+class HeadGated(nn.Sequential):
+    "A gate with one unit per attention head on the input of the output projection `layer`: `(…, H·d)` seen as `(…, H, d)`."
+    def __init__(self, gate:nn.Module, layer:nn.Module, head_dim:int):
+        super().__init__(gate, layer)
+        self.head_dim = head_dim
+    @property
+    def gate(self): return self[0]
+    @property
+    def layer(self): return self[1]
+    def forward(self, x): return self[1](self[0](x.unflatten(-1, (-1, self.head_dim))).flatten(-2))
+
+def _n_heads(model:nn.Module, name:str, m:nn.Module, n_heads) -> int:
+    "Heads feeding output projection `m` (named `name`): `n_heads`, else the model's `config.num_attention_heads`."
+    h = n_heads if n_heads is not None else getattr(getattr(model, 'config', None), 'num_attention_heads', None)
+    d = _in_out(m)[0]
+    if not isinstance(h, int) or h < 1 or d % h:
+        raise ValueError(f"cannot tell how many attention heads feed {name!r} ({d} inputs): pass n_heads=")
+    return h
+
+# %% ../nbs/03_models.ipynb #a7b1c004
+def coupled_groups(model:nn.Module,      # the (plain) network
+                   names:list,           # names of the modules to group (their outputs' units)
+                   example_input,        # an input batch (tensor, tuple or dict of keyword arguments) to trace with
+                   ) -> list[tuple]:
+    """Partition of `names` into groups whose output units are one and the same channels (Torch-Pruning's dependency
+    graph), each as (names, producers, consumers): the Linear / Conv layers whose output rows are those channels, and
+    (layer, input columns per unit) of the Linear / Conv layers reading them."""
+    import torch_pruning as tp
+    mods = dict(model.named_modules())
+    modes = [(m, m.training) for m in model.modules()]
+    try:
+        model.eval()
+        dg = tp.DependencyGraph().build_dependency(model, example_input, forward_fn=lambda m, x: _call(m, x), verbose=False)
+    finally:
+        for m, t in modes: m.train(t)
+    of, up, deps = {id(mods[n]): n for n in names}, {n: n for n in names}, {}
+    def root(n):
+        while up[n] != n: n = up[n]
+        return n
+    for n in names:
+        m, k = mods[n], _units_of(mods[n])
+        p = dg.get_pruner_of_module(m)
+        if p is None or m not in dg.module2node: continue
+        deps[n] = [(dep.target.module, dep.handler, [int(i) for i in idxs])
+                   for dep, idxs in dg.get_pruning_group(m, p.prune_out_channels, list(range(k)))]
+        for t, _, idxs in deps[n]:
+            o = of.get(id(t))
+            if o is not None and o != n and idxs == list(range(k)): up[root(o)] = root(n)
+    groups = {}
+    for n in names: groups.setdefault(root(n), []).append(n)
+    out = []
+    for ns in groups.values():
+        k, prod, cons = _units_of(mods[ns[0]]), [], []
+        for t, h, idxs in (d for n in ns for d in deps.get(n, [])):
+            if not isinstance(t, _WEIGHTED) or any(t is p for p in prod) or any(t is c for c, _ in cons): continue
+            if dg.is_out_channel_pruning_fn(h): prod.append(t)
+            elif dg.is_in_channel_pruning_fn(h) and len(idxs) % k == 0 and getattr(t, 'groups', 1) == 1: cons.append((t, len(idxs)//k))
+        out.append((ns, prod, cons))
+    return out
+
+# %% ../nbs/03_models.ipynb #a7b1c005
+def _direct(model:nn.Module, todo:list, example_input=None) -> dict:
+    "{name: reason} of the modules in `todo` that must not be wrapped: their parent reads their weights, or never calls them."
+    out = {}
+    for n, m in todo:
+        parent, _, child = n.rpartition('.')
+        if _reads_weights(model.get_submodule(parent), child): out[n] = f"{type(model.get_submodule(parent)).__name__} reads its weights directly"
+    if example_input is not None:
+        for n in _not_called(model, [(n, m) for n, m in todo if n not in out], example_input): out[n] = "never called in the forward pass"
+    return out
+
+
+def _gate_for(m, model, gate, k, axis, gate_kwargs):
+    "A new gate of `k` units for the output of `m`, on its device and dtype (see `_placement`)."
+    g = make_gate(gate, k, axis, **gate_kwargs)
+    dev, dt = _placement(m, model)
+    return g.to(device=dev, dtype=dt) if dev is not None else g
+
+def _add_head_gates(model, todo, gate, n_heads, gate_kwargs):
+    "Replace each output projection in `todo` by `HeadGated(gate, layer)`: one gate unit per attention head."
+    for name, m in todo:
+        h = _n_heads(model, name, m, n_heads)
+        parent_name, _, child = name.rpartition('.')
+        g = _gate_for(m, model, gate, h, -2, gate_kwargs)
+        setattr(model.get_submodule(parent_name), child, HeadGated(g, m, _in_out(m)[0]//h))
+        if isinstance(g, NoiseGate): g.links = GateLinks()
+        if isinstance(g, NoiseGate) and isinstance(m, nn.Linear): g.links.sinks = [(m, _in_out(m)[0]//h)]
+    return model
+
 def add_gates(model:nn.Module,
-              after=(nn.BatchNorm2d,),  # module type(s), or a predicate `f(name, module) -> bool`
+              after=(nn.BatchNorm2d,),  # module type(s), a predicate `f(name, module) -> bool`, or a preset: 'cnn', 'mlp', 'heads'
               gate='bmrs_n',            # see `make_gate`; None: return `model` unchanged
-              axis:int=1,               # dimension of the matched modules' output that indexes units
+              axis:int|None=None,       # dimension of the matched modules' output that indexes units (default: the preset's, else 1)
+              coupled:bool=False,       # one gate per group of coupled channels (needs `example_input`)
+              example_input=None,       # an input batch: traces the coupling, and finds the matched modules never called
+              n_heads:int|None=None,    # 'heads': heads per attention layer (default `model.config.num_attention_heads`)
               **gate_kwargs):
     "Insert a gate after every module of `model` matched by `after` (in place); returns `model`."
     if gate is None: return model
+    preset = after if isinstance(after, str) else None
+    if preset is not None: after, ax = _preset(preset); axis = ax if axis is None else axis
+    axis = 1 if axis is None else axis
     match = after if (callable(after) and not isinstance(after, type)) else (lambda n, m: isinstance(m, after))
-    todo = [(n, m) for n, m in model.named_modules() if not isinstance(m, (NoiseGate, Gated)) and match(n, m)
-            and not (n and isinstance(model.get_submodule(n.rpartition('.')[0]), Gated))]
+    todo = [(n, m) for n, m in model.named_modules() if not isinstance(m, (NoiseGate, Gated, HeadGated)) and match(n, m)
+            and not (n and isinstance(model.get_submodule(n.rpartition('.')[0]), (Gated, HeadGated)))]
     if any(n == '' for n, _ in todo): raise ValueError("add_gates cannot wrap the model itself; wrap it in nn.Sequential(model, gate)")
-    for name, m in todo:
-        parent_name, _, child = name.rpartition('.')
-        parent, root = model.get_submodule(parent_name), _seq_root(model, name)
-        scope = list(_flat([model.get_submodule(root)])) if root is not None else list(_flat(parent.children()))
-        i = next(j for j, s in enumerate(scope) if s is m)
-        k = _units_of(m, scope[:i])
-        g = make_gate(gate, k, axis, **gate_kwargs)
-        dev, dt = _placement(m, model)
-        if dev is not None: g = g.to(device=dev, dtype=dt)
-        setattr(parent, child, Gated(m, g))
-        if not isinstance(g, NoiseGate): continue
-        g.links = GateLinks()
-        g.links.sources = _sources(m, scope[:i], k)
-        if root is not None: g.links.sinks = _sinks(scope[i + 1:], k)
+    skipped = _direct(model, todo, example_input)
+    if skipped:
+        warnings.warn(f"add_gates: not gated, {len(skipped)} module(s): " + '; '.join(f"{n} ({r})" for n, r in list(skipped.items())[:5]))
+        todo = [(n, m) for n, m in todo if n not in skipped]
+    model.bmrs_gates_skipped = skipped
+    if preset == 'heads': return _add_head_gates(model, todo, gate, n_heads, gate_kwargs)
+    if coupled:
+        if example_input is None: raise ValueError("add_gates(coupled=True) needs example_input= to trace which channels are coupled")
+        groups = coupled_groups(model, [n for n, _ in todo], example_input)
+    else: groups = [([n], None, None) for n, _ in todo]
+    mods = dict(todo)
+    for names, prod, cons in groups:
+        g = None
+        for name in names:
+            m = mods[name]
+            parent_name, _, child = name.rpartition('.')
+            parent, root = model.get_submodule(parent_name), _seq_root(model, name)
+            scope = list(_flat([model.get_submodule(root)])) if root is not None else list(_flat(parent.children()))
+            i = next(j for j, s in enumerate(scope) if s is m)
+            k = _units_of(m, scope[:i])
+            if g is None:
+                g = _gate_for(m, model, gate, k, axis, gate_kwargs)
+                if isinstance(g, NoiseGate): g.links = GateLinks()
+            setattr(parent, child, Gated(m, g))
+            if not isinstance(g, NoiseGate): continue
+            g.links.sources += [s for s in _sources(m, scope[:i], k) if not any(s is t for t in g.links.sources)]
+            if cons is None and root is not None: g.links.sinks = _sinks(scope[i + 1:], k)
+        if isinstance(g, NoiseGate) and cons is not None:
+            g.links.sinks = cons if all(any(p is s for s in g.links.sources) for p in prod) else []
+    return model
+
+# %% ../nbs/03_models.ipynb #a7b1c006
+def untie_gates(model:nn.Module) -> nn.Module:
+    "Give every place a coupled (shared) gate is used its own copy (same values, same links), in place; returns `model`."
+    seen = set()
+    for name, m in list(model.named_modules(remove_duplicate=False)):
+        if not isinstance(m, NoiseGate): continue
+        if id(m) not in seen: seen.add(id(m)); continue
+        memo = {id(x): x for x in model.modules() if x is not m}
+        parent, _, child = name.rpartition('.')
+        setattr(model.get_submodule(parent), child, copy.deepcopy(m, memo))
     return model
 
 # %% ../nbs/03_models.ipynb #e118900e
@@ -249,8 +424,9 @@ def resnet(depth:int=18,           # 18, 34, 50, 101 or 152
            weights=None,            # path to a local state dict of the plain torchvision ImageNet model
            small_input:bool=False,  # 3×3 stride-1 stem without max-pool (CIFAR style)
            in_channels:int=3,       # input channels (≠ 3: a new stem conv)
+           coupled:bool=False,      # one gate per group of coupled channels (each stage's stream, each block's inner channels)
            **gate_kwargs):
-    "torchvision ResNet with a gate after every BatchNorm."
+    "torchvision ResNet with a gate after every BatchNorm (`coupled`: one gate per group of BatchNorms sharing channels)."
     import torchvision
     if depth not in (18, 34, 50, 101, 152): raise ValueError(f"resnet depth must be 18, 34, 50, 101 or 152, got depth={depth!r}")
     model = getattr(torchvision.models, f'resnet{depth}')(weights=None, num_classes=n_classes)
@@ -258,6 +434,9 @@ def resnet(depth:int=18,           # 18, 34, 50, 101 or 152
     if small_input:
         model.conv1 = nn.Conv2d(in_channels, 64, 3, 1, 1, bias=False); model.maxpool = nn.Identity()
     elif in_channels != 3: model.conv1 = nn.Conv2d(in_channels, 64, 7, 2, 3, bias=False)
+    if coupled:   # traced once on a small batch of zeros (the coupling does not depend on the image size)
+        x = torch.zeros(2, in_channels, 32, 32, device=next(model.parameters()).device)
+        return add_gates(model, after=nn.BatchNorm2d, gate=gate, axis=1, coupled=True, example_input=x, **gate_kwargs)
     add_gates(model, after=nn.BatchNorm2d, gate=gate, axis=1, **gate_kwargs)
     return _link_resnet(model)
 
