@@ -122,9 +122,8 @@ class ConfigError(ValueError):
 CHOICES = dict(network=NETWORKS, dataset=DATASETS, kl_averaging=KL_AVERAGING, device=DEVICES, delta_f=DELTA_F,
                noise_per=NOISE_PER, masks=MASKS, precision=PRECISIONS)   # option -> its values (pruning_class: `criterion_of`)
 
-def check_config(cfg:TrainConfig):
-    "Raise `ConfigError` naming the first bad option of `cfg`."
-    def bad(msg): raise ConfigError(msg)
+def _check_values(cfg:TrainConfig, bad):
+    "The options that must name a known value or lie in a range (`bad(message)` raises)."
     if cfg.run_name is not None:
         try: safe_name(cfg.run_name, 'run_name')
         except ValueError as e: bad(str(e))
@@ -140,6 +139,12 @@ def check_config(cfg:TrainConfig):
         if getattr(cfg, k) < 1: bad(f"{k} must be >= 1, got {k}={getattr(cfg, k)}")
     if not cfg.learning_rate > 0: bad(f"learning_rate must be > 0, got learning_rate={cfg.learning_rate}")
     if cfg.weight_decay < 0: bad(f"weight_decay must be >= 0, got weight_decay={cfg.weight_decay}")
+
+# %% ../nbs/05_train.ipynb #b91db80e
+def check_config(cfg:TrainConfig):
+    "Raise `ConfigError` naming the first bad option of `cfg`."
+    def bad(msg): raise ConfigError(msg)
+    _check_values(cfg, bad)
     if cfg.mu_p_tilde is not None:
         to = 'p1' if cfg.criterion == 'bmrs_u' else 'mu_p'
         bad(f"--mu_p_tilde is the release's name for --{to} here: give one of them, not both "
@@ -553,6 +558,7 @@ def _restart(start:dict|None, opt, sched, scaler) -> tuple[int, dict|None]:
     if scaler is not None and start.get('scaler'): scaler.load_state_dict(start['scaler'])
     return start['epoch'] + 1, start['best']
 
+# %% ../nbs/05_train.ipynb #986b7425
 def train_phase(model:nn.Module, cfg:TrainConfig, splits:bdata.DataSplits, device, gen:torch.Generator, # the run's network, options, data, device, data-order generator
                 n_epochs:int, # epochs to train
                 compress_during:bool, # compress every `cfg.compress_epochs` epochs
@@ -577,6 +583,7 @@ def train_phase(model:nn.Module, cfg:TrainConfig, splits:bdata.DataSplits, devic
         if save is not None: save('train', ep, opt, sched, best)
     return best
 
+# %% ../nbs/05_train.ipynb #40463ba0
 def fine_tune_phase(model:nn.Module, cfg:TrainConfig, splits:bdata.DataSplits, device, gen:torch.Generator, # as for `train_phase`
                     match_pct:float|None, # a matched run's unit compression, else None
                     log, # as for `train_phase`
