@@ -12,7 +12,8 @@ from torch import nn
 
 # %% auto #0
 __all__ = ['EXIT_OK', 'EXIT_FAILED', 'EXIT_USAGE', 'seed_everything', 'resolve_device', 'git_commit', 'environment', 'evaluate',
-           'Terminated', 'exit_status', 'run_cli']
+           'KernelChoice', 'interleaved_ms', 'as_batch', 'fastest_kernels', 'latency_table', 'Terminated',
+           'exit_status', 'run_cli']
 
 # %% ../nbs/00b_utils.ipynb #a10fd511
 def seed_everything(seed:int): # seed of Python's, NumPy's and torch's generators
@@ -67,6 +68,89 @@ def evaluate(model:nn.Module, # network to score (put in eval mode)
             top1 += int((top[:, 0] == y).sum()); top5 += int((top == y[:, None]).any(1).sum())
     n = max(len(data), 1)
     return dict(top1=100*top1/n, top5=100*top5/n)
+
+# %% ../nbs/00b_utils.ipynb #b6587f8a
+class KernelChoice(nn.Module):
+    "`module` run under the kernel settings `fastest_kernels` picked: oneDNN (mkldnn) on or off, channels_last or not."
+    def __init__(self,
+                 module:nn.Module, # the network (converted to channels_last in place if `channels_last`)
+                 mkldnn:bool=True, # use oneDNN kernels
+                 channels_last:bool=False): # 4-d inputs and conv weights in channels_last memory format
+        super().__init__()
+        self.module = module.to(memory_format=torch.channels_last) if channels_last else module
+        self.mkldnn, self.channels_last, self.timings = mkldnn, channels_last, {}
+    def forward(self, x):
+        if self.channels_last and x.dim() == 4: x = x.contiguous(memory_format=torch.channels_last)
+        with torch.backends.mkldnn.flags(enabled=self.mkldnn): return self.module(x)
+    def extra_repr(self): return f"mkldnn={self.mkldnn}, channels_last={self.channels_last}"
+
+# %% ../nbs/00b_utils.ipynb #68f01932
+def _sync(x):
+    if x.device.type == 'cuda': torch.cuda.synchronize(x.device)
+
+def interleaved_ms(fns:dict, # name -> callable of no arguments
+                   n_warmup:int=3, # untimed calls of each first
+                   n_repeat:int=20, # timed calls of each, interleaved call by call
+                   device=None, # synchronise this device around each call (CUDA)
+                  ) -> dict:
+    "Median milliseconds per call of each of `fns`, timed interleaved so that machine noise hits them alike."
+    import statistics, time
+    sync = (lambda: torch.cuda.synchronize(device)) if device is not None and torch.device(device).type == 'cuda' else (lambda: None)
+    for f in fns.values():
+        for _ in range(n_warmup): f()
+    ts = {k: [] for k in fns}
+    for _ in range(n_repeat):
+        for k, f in fns.items():
+            sync(); t0 = time.perf_counter(); f(); sync(); ts[k].append(1e3*(time.perf_counter() - t0))
+    return {k: statistics.median(v) for k, v in ts.items()}
+
+def as_batch(x:torch.Tensor, # example inputs (at least one)
+             n:int, # batch size wanted
+            ) -> torch.Tensor:
+    "A batch of `n` inputs made by repeating the examples of `x`."
+    if len(x) < 1: raise ValueError("as_batch needs at least one example input")
+    return x.repeat(-(-n//len(x)), *([1]*(x.dim() - 1)))[:n].contiguous()
+
+# %% ../nbs/00b_utils.ipynb #364df524
+def fastest_kernels(model:nn.Module, # a network (e.g. a reduced one); put in eval mode
+                    x:torch.Tensor, # an example batch, at the batch size that matters
+                    n_warmup:int=3, # untimed calls per candidate
+                    n_repeat:int=20, # timed calls per candidate (interleaved; medians compared)
+                   ) -> KernelChoice:
+    "`model` wrapped in the `KernelChoice` measured fastest on `x` (oneDNN on / off, channels_last for 2-d convs)."
+    import copy
+    model.eval()
+    cands = [(True, False), (False, False)]
+    if x.dim() == 4 and any(isinstance(m, nn.Conv2d) for m in model.modules()): cands += [(True, True), (False, True)]
+    wrapped = {c: KernelChoice(copy.deepcopy(model) if c[1] else model, *c) for c in cands}
+    def call(w): 
+        def f():
+            with torch.inference_mode(): w(x)
+        return f
+    ms = interleaved_ms({c: call(w) for c, w in wrapped.items()}, n_warmup, n_repeat, x.device)
+    best = min(ms, key=ms.get)
+    choice = wrapped[best]
+    choice.timings = {f"mkldnn={c[0]}, channels_last={c[1]}": v for c, v in ms.items()}
+    return choice
+
+def latency_table(models:dict, # name -> network (e.g. plain, masked, reduced)
+                  x:torch.Tensor, # example inputs (repeated to each batch size)
+                  batch_sizes=(1, 64, 1024), # batch sizes to time
+                  n_warmup:int=3, n_repeat:int=20, # per network and batch size; the networks are interleaved
+                 ):
+    "Median latency (ms, eval mode, inference mode) of each network at each batch size: a DataFrame, one row per network."
+    import pandas as pd
+    for m in models.values(): m.eval()
+    rows = {k: {} for k in models}
+    for b in batch_sizes:
+        xb = as_batch(x, b)
+        def call(m):
+            def f():
+                with torch.inference_mode(): m(xb)
+            return f
+        for k, v in interleaved_ms({k: call(m) for k, m in models.items()}, n_warmup, n_repeat, x.device).items():
+            rows[k][f"ms_b{b}"] = v
+    return pd.DataFrame.from_dict(rows, orient='index')
 
 # %% ../nbs/00b_utils.ipynb #0d0fc442
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
