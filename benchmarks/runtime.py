@@ -27,6 +27,12 @@ the Markdown adds the gates' training overhead (gated / None train step) at ever
 in training (what `gate_overhead.py` measured before it was folded in here):
 
     python benchmarks/runtime.py --reps 100 --threads 1 --methods none bmrs_n --batch_size 32 128 --out results/benchmarks/gate_overhead_runtime.json
+
+Gated networks draw their noise as training does by default: the fast sampler (`bmrs.sampler`), all gates of a network
+in one draw (`bmrs.layers.fuse_gates`); `--sampler exact` times the float64 path the committed results were trained
+with (`--unfused` leaves each gate to draw its own noise). `--reduced 1 3 22 8` also times, at `--reduced_batch` (64),
+the plain LeNet5 against LeNet5 reduced to that many units per gate (`bmrs.reduce.reduce` of a gated LeNet5 with random
+units kept), with the default kernels and with the kernels `bmrs.utils.fastest_kernels` picks for it, interleaved.
 """
 import argparse, copy, json, os, platform, statistics, sys, time
 from pathlib import Path
@@ -37,7 +43,7 @@ import torch.nn.functional as F
 REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path: sys.path.insert(0, str(REPO))
 from bmrs.models import build_model, n_params
-from bmrs.layers import gates, model_kl
+from bmrs.layers import gates, model_kl, fuse_gates, set_sampler
 from bmrs.methods import RUNTIME_METHODS, get_method
 from bmrs.data import dataset_info
 
@@ -57,14 +63,18 @@ def cpu_name() -> str:
     return platform.processor() or 'unknown'
 
 
-def make_network(network:str, dataset:str, method:str, image_size:int|None=None):
-    "The network for `dataset`'s shape, plain (`method='none'`) or gated with criterion `method`; and the input shape."
+def make_network(network:str, dataset:str, method:str, image_size:int|None=None, sampler:str='fast', fused:bool=True):
+    """The network for `dataset`'s shape, plain (`method='none'`) or gated with criterion `method` (noise drawn by
+    `sampler`, in one draw per step if `fused`); and the input shape."""
     info = dataset_info(dataset)
     size = image_size or info.image_size
     kw = {}
     if network == 'mlp': kw = dict(zip(('n_layers', 'hidden_dim'), MLP_CONFIG[dataset]))
     model = build_model(network, in_channels=info.in_channels, image_size=size, n_classes=info.n_classes,
                         gate=None if method == 'none' else method, **kw)
+    if gates(model):
+        set_sampler(model, sampler)
+        if fused: fuse_gates(model)
     return model, (info.in_channels, size, size), info.n_classes
 
 
@@ -115,7 +125,57 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument('--md', default=None, help='Markdown table to write (default: the JSON path with .md)')
     p.add_argument('--note', default=None, help='free text stored with the results (e.g. what else ran on the machine)')
     p.add_argument('--seed', type=int, default=0)
+    p.add_argument('--sampler', default='fast', choices=('fast', 'exact'), help="gates' training noise: the fast sampler or the exact float64 path")
+    p.add_argument('--unfused', action='store_true', help='each gate draws its own noise (default: one draw for all gates, fuse_gates)')
+    p.add_argument('--reduced', type=int, nargs=4, default=None, metavar='K',
+                   help='also time LeNet5 reduced to K1..K4 units per gate against the plain LeNet5 (e.g. 1 3 22 8)')
+    p.add_argument('--reduced_batch', type=int, nargs='+', default=[64], help='batch size(s) of the reduced-network timing')
     return p
+
+
+def reduced_lenet5(kept, dataset:str, seed:int=0):
+    "(plain LeNet5, LeNet5 reduced to `kept` units per gate, input shape): random units kept, E[theta] folded in."
+    from bmrs.reduce import reduce
+    gated, shape, _ = make_network('lenet5', dataset, 'bmrs_n', fused=False)
+    g = torch.Generator().manual_seed(seed)
+    for gate, k in zip(gates(gated), kept):
+        if not 1 <= k <= gate.n_units: raise SystemExit(f"--reduced: a gate of {gate.n_units} units cannot keep {k}")
+        with torch.no_grad(): gate.mask.zero_(); gate.mask[torch.randperm(gate.n_units, generator=g)[:k]] = 1
+    x = torch.randn(4, *shape, generator=g)
+    return make_network('lenet5', dataset, 'none')[0], reduce(gated.eval(), x), shape
+
+
+def time_reduced(kept, dataset, batches, reps, warmup, device, seed=0) -> list:
+    "Rows: plain vs reduced LeNet5 inference (default kernels and the picked ones) at each batch size, interleaved."
+    from bmrs.utils import fastest_kernels, interleaved_ms
+    plain, small, shape = reduced_lenet5(kept, dataset, seed)
+    plain, small = plain.to(device).eval(), small.to(device).eval()
+    rows = []
+    for b in batches:
+        x = torch.randn(b, *shape, generator=torch.Generator().manual_seed(seed)).to(device)
+        picked = fastest_kernels(small, x, n_warmup=warmup, n_repeat=max(5, reps//5))
+        def call(m):
+            def f():
+                with torch.inference_mode(): m(x)
+            return f
+        ms = interleaved_ms(dict(plain=call(plain), reduced=call(small), reduced_picked=call(picked)), warmup, reps, device)
+        rows.append(dict(network='lenet5', dataset=dataset, kept=list(kept), batch_size=b, plain_ms=ms['plain'],
+                         reduced_ms=ms['reduced'], reduced_picked_ms=ms['reduced_picked'], picked=picked.extra_repr(),
+                         picked_timings=picked.timings, n_params_plain=n_params(plain), n_params_reduced=n_params(small),
+                         speedup=ms['plain']/ms['reduced'], speedup_picked=ms['plain']/ms['reduced_picked']))
+    return rows
+
+
+def reduced_markdown(rows) -> str:
+    "The reduced-network timing as a Markdown table."
+    out = ['', '**Reduced LeNet5 against the plain one** (inference, medians; kernels picked by `fastest_kernels`):', '',
+           '| Kept units | Batch | Plain ms | Reduced ms | Speed-up | Reduced ms (picked kernels) | Speed-up | Picked |',
+           '|---|---|---|---|---|---|---|---|']
+    for r in rows:
+        out.append(f"| {' / '.join(map(str, r['kept']))} | {r['batch_size']} | {r['plain_ms']:.3f} | {r['reduced_ms']:.3f} | "
+                   f"{r['speedup']:.2f}× | {r['reduced_picked_ms']:.3f} | {r['speedup_picked']:.2f}× | {r['picked']} |")
+    return '\n'.join(out) + '\n'
+
 
 
 def main(argv=None) -> dict:
@@ -125,6 +185,7 @@ def main(argv=None) -> dict:
     if min(a.batch_size) < 1: raise SystemExit(f"--batch_size must be >= 1, got {min(a.batch_size)}")
     batches = list(dict.fromkeys(a.batch_size))
     if a.warmup < 0: raise SystemExit(f"--warmup must be >= 0, got {a.warmup}")
+    if min(a.reduced_batch) < 1: raise SystemExit(f"--reduced_batch must be >= 1, got {min(a.reduced_batch)}")
     device = torch.device(a.device)
     if device.type == 'cuda' and not torch.cuda.is_available(): raise SystemExit(f"--device {a.device}: CUDA is not available")
     torch.set_num_threads(a.threads); torch.manual_seed(a.seed)
@@ -133,7 +194,7 @@ def main(argv=None) -> dict:
         for d in a.datasets:
             for m in a.methods:
                 for bs in batches:
-                    model, shape, n_cls = make_network(n, d, m, a.image_size)
+                    model, shape, n_cls = make_network(n, d, m, a.image_size, a.sampler, not a.unfused)
                     tr, inf = step_fns(model, shape, n_cls, bs, device, a.seed)
                     key = (n, d, m, bs)
                     configs.append(dict(network=n, dataset=d, method=m, batch_size=bs, input_shape=list(shape), n_params=n_params(model),
@@ -158,10 +219,13 @@ def main(argv=None) -> dict:
                machine=machine,
                settings=dict(reps=a.reps, warmup=a.warmup, batch_size=batches[0], batch_sizes=batches, threads=torch.get_num_threads(),
                              device=str(device), image_size=a.image_size, kl_averaging='mean', optimizer='Adam',
-                             timed_seconds=round(time.time() - t0, 1)),
+                             sampler=a.sampler, fused=not a.unfused, timed_seconds=round(time.time() - t0, 1)),
                note=a.note, rows=rows)
+    if a.reduced is not None:
+        rec['reduced'] = time_reduced(a.reduced, a.datasets[0], list(dict.fromkeys(a.reduced_batch)), a.reps, a.warmup, device, a.seed)
     from bmrs.report import runtime_benchmark_markdown
     md = runtime_benchmark_markdown(rec)
+    if a.reduced is not None: md += reduced_markdown(rec['reduced'])
     out = Path(a.out); out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(rec, indent=1) + '\n')
     mdp = Path(a.md) if a.md else out.with_suffix('.md')

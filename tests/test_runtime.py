@@ -68,3 +68,22 @@ def test_bad_arguments(tmp_path):
     r = run('--batch_size', 32, 0, '--out', tmp_path/'x.json', cwd=tmp_path)
     assert r.returncode != 0 and '--batch_size must be >= 1, got 0' in r.stderr
     assert not (tmp_path/'x.json').exists()
+
+
+def test_sampler_and_reduced(tmp_path):
+    "The sampler the gates draw with is recorded; --reduced times plain against reduced LeNet5 (structure, not speed)."
+    out = tmp_path/'r.json'
+    r = run('--reps', 2, '--warmup', 1, '--networks', 'lenet5', '--methods', 'none', 'bmrs_n', '--sampler', 'exact',
+            '--reduced', 1, 3, 22, 8, '--out', out, cwd=tmp_path)
+    assert r.returncode == 0, r.stdout + r.stderr
+    rec = json.loads(out.read_text())
+    assert (rec['settings']['sampler'], rec['settings']['fused']) == ('exact', True)
+    [row] = rec['reduced']
+    assert row['kept'] == [1, 3, 22, 8] and row['batch_size'] == 64 and row['n_params_plain'] == 61706
+    # hand count: conv1 1·25 + 1, conv2 3·1·25 + 3, fc1 22·(3·5·5) + 22, fc2 8·22 + 8, fc3 10·8 + 10
+    assert row['n_params_reduced'] == 26 + 78 + 1672 + 184 + 90
+    assert len(row['picked_timings']) == 4 and row['picked'] in row['picked_timings']
+    assert row['speedup'] == row['plain_ms']/row['reduced_ms']
+    assert '| 1 / 3 / 22 / 8 | 64 |' in out.with_suffix('.md').read_text()
+    r = run('--reps', 1, '--networks', 'lenet5', '--methods', 'none', '--reduced', 1, 3, 22, 999, '--out', tmp_path/'x.json', cwd=tmp_path)
+    assert r.returncode != 0 and 'a gate of 84 units cannot keep 999' in r.stderr and not (tmp_path/'x.json').exists()
