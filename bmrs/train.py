@@ -13,6 +13,7 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 from tqdm.auto import tqdm
+from fastcore.basics import patch
 from .methods import CRITERIA, release_classes, criterion_of, method_name
 from .layers import (DELTA_F, NOISE_PER, NoiseGate, gates, model_kl, compress_model, unit_compression, param_compression, release_param_compression, unit_counts,
                          zero_pruned_release, removed_params)
@@ -97,23 +98,34 @@ class TrainConfig:
         to = 'p1' if c == 'bmrs_u' else 'mu_p'
         if getattr(self, to) is None: setattr(self, to, int(self.mu_p_tilde) if to == 'p1' else self.mu_p_tilde); self.mu_p_tilde = None
 
-    @property
-    def criterion(self): return None if self.disable_pruning else criterion_of(self.pruning_class)
-    @property
-    def method(self):
-        "The method name used in run names and tables (`bmrs.methods.method_name`)."
-        c = self.criterion
-        return method_name(c, self.p1_value if c == 'bmrs_u' else 8, self.delta_f, self.matched_release)
-    @property
-    def p1_value(self):
-        if self.p1 is not None: return int(self.p1)
-        return int(self.mu_p_tilde) if (self.mu_p_tilde is not None and self.criterion == 'bmrs_u') else 8
-    @property
-    def name(self):
-        return self.run_name or f"{self.network}-{self.dataset}-{self.method}" + ('-element' if self.noise_per == 'element' else '') \
-            + ('-release_masks' if self.masks == 'release' else '')
-    @property
-    def metrics_path(self): return Path(self.metrics_dir)/f"{self.name}-seed{self.seed}.json"
+# %% ../nbs/05_train.ipynb #1c6d7fbc
+@patch(as_prop=True)
+def criterion(self:TrainConfig):
+    "The registered criterion of `pruning_class` (None for --disable_pruning)."
+    return None if self.disable_pruning else criterion_of(self.pruning_class)
+
+@patch(as_prop=True)
+def method(self:TrainConfig):
+    "The method name used in run names and tables (`bmrs.methods.method_name`)."
+    c = self.criterion
+    return method_name(c, self.p1_value if c == 'bmrs_u' else 8, self.delta_f, self.matched_release)
+
+@patch(as_prop=True)
+def p1_value(self:TrainConfig):
+    "BMRS_U's precision bits: `p1`, else the release's `mu_p_tilde`, else 8."
+    if self.p1 is not None: return int(self.p1)
+    return int(self.mu_p_tilde) if (self.mu_p_tilde is not None and self.criterion == 'bmrs_u') else 8
+
+@patch(as_prop=True)
+def name(self:TrainConfig):
+    "The run's name: `run_name`, else built from network, dataset, method and the noise / mask variants."
+    return self.run_name or f"{self.network}-{self.dataset}-{self.method}" + ('-element' if self.noise_per == 'element' else '') \
+        + ('-release_masks' if self.masks == 'release' else '')
+
+@patch(as_prop=True)
+def metrics_path(self:TrainConfig):
+    "Where the run's record goes."
+    return Path(self.metrics_dir)/f"{self.name}-seed{self.seed}.json"
 
 # %% ../nbs/05_train.ipynb #e2db0af9
 class ConfigError(ValueError):
