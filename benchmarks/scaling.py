@@ -13,7 +13,7 @@ ResNet-18/50 and ViT-B/16 training steps at batch 64 and 128 in fp32 and bf16 on
 Data are random tensors shaped like MNIST (32 × 32, 10 classes): nothing is downloaded, and speed does not depend on
 the pixels. Numbers are of their machine and moment; a shared machine makes single measurements noisy, hence the
 interleaving and the medians."""
-import argparse, json, os, platform, statistics, subprocess, sys, tempfile, time
+import argparse, json, os, platform, shlex, statistics, subprocess, sys, tempfile, time
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -121,7 +121,7 @@ def main(argv=None):
     if a.device == 'cuda' and not torch.cuda.is_available(): sys.exit("scaling.py: error: --device cuda but CUDA is not available")
     if a.device == 'cuda' and max(a.nprocs) > torch.cuda.device_count():
         sys.exit(f"scaling.py: error: --nprocs {max(a.nprocs)} but {torch.cuda.device_count()} GPU(s)")
-    res = dict(command='python benchmarks/scaling.py ' + ' '.join(argv if argv is not None else sys.argv[1:]),
+    res = dict(command='python benchmarks/scaling.py ' + shlex.join(argv if argv is not None else sys.argv[1:]),
                date=datetime.now(timezone.utc).isoformat(timespec='seconds'), note=a.note,
                machine=dict(platform=platform.platform(), processor=platform.processor(), cpu_count=os.cpu_count(),
                             torch=torch.__version__, gpus=[torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())],
