@@ -67,7 +67,7 @@ def test_links_resolve_in_every_page(site):
 def test_pages_show_what_nbdev_shows(site):
     dist = (site/'00_distributions.html').read_text()
     assert 'from fastcore.test import' not in dist and '#|' not in dist            # #|hide cells and directives left out
-    assert 'def expected_theta' in dist and 'api/distributions.html' in dist
+    assert '<span class="nf">expected_theta</span>' in dist and 'api/distributions.html' in dist   # exported code, highlighted
     assert 'data:image/png;base64,' in (site/'06_posthoc.html').read_text()        # committed figures are in the page
 
 def test_api_reference_from_docstrings(site):
