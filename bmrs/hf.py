@@ -86,8 +86,8 @@ class BMRSTrainer(Trainer):
             raise ValueError(f"kl_weight must be a finite number >= 0, got kl_weight={kl_weight!r}")
         if n_data is not None and (isinstance(n_data, bool) or not (isinstance(n_data, int) and n_data > 0)):
             raise ValueError(f"n_data must be a positive int, got n_data={n_data!r}")
-        targs = kwargs.get('args', args[1] if len(args) > 1 else None)
-        if targs is not None and targs.data_seed is None: targs.data_seed = targs.seed  # the data order must not follow the per-rank seed
+        ta = kwargs.get('args', args[1] if len(args) > 1 else None)
+        if ta is not None and ta.data_seed is None: ta.data_seed = ta.seed  # the data order must not follow the per-rank seed
         super().__init__(*args, **kwargs)
         self.kl_averaging, self.n_data, self.kl_weight, self.last_kl = kl_averaging, n_data, float(kl_weight), None
         self.add_callback(_NoisePerRank()); self.add_callback(_FreshGates())
