@@ -8,8 +8,6 @@ from pathlib import Path
 import pytest
 import torch
 
-pytest.importorskip('accelerate')   # transformers' Trainer needs it (the `hf` extra)
-
 SEED, N, BS, GA = 3, 16, 4, 2       # 16 examples = one optimiser step of 2 ranks × 2 micro-batches × 4 examples
 
 
