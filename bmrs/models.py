@@ -277,7 +277,7 @@ def coupled_groups(model:nn.Module,      # the (plain) network
                    for dep, idxs in dg.get_pruning_group(m, p.prune_out_channels, list(range(k)))]
         for t, _, idxs in deps[n]:
             o = of.get(id(t))
-            if o is not None and o != n and idxs == list(range(k)): up[root(o)] = root(n)
+            if o is not None and o != n and _units_of(t) == k and idxs == list(range(k)): up[root(o)] = root(n)   # same channels, same width
     groups = {}
     for n in names: groups.setdefault(root(n), []).append(n)
     out = []

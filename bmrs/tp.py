@@ -10,7 +10,7 @@ from torch import nn
 import torch_pruning as tp
 from .layers import NoiseGate, gates
 from .methods import get_criterion
-from .models import untie_gates, _call
+from .models import HeadGated, untie_gates, _call
 
 # %% auto #0
 __all__ = ['PRUNERS', 'GatePruner', 'dependency_graph', 'BMRSImportance', 'pruned', 'prune']
@@ -47,6 +47,9 @@ def dependency_graph(model:nn.Module,  # a gated network (shared gates must be u
                      ) -> tp.DependencyGraph:
     "Torch-Pruning's dependency graph of `model`, traced in eval mode, with the gates as prunable layers."
     if (s := _shared(model)): raise ValueError(f"gate {s[0]!r} is used at several places: call untie_gates(model) first")
+    if (h := next((n for n, m in model.named_modules() if isinstance(m, HeadGated)), None)) is not None:
+        raise ValueError(f"head gate {h!r}: Torch-Pruning removes attention heads only through its pruners' num_heads "
+                         "options, not channel by channel; reduce this network with bmrs.reduce.reduce")
     modes = [(m, m.training) for m in model.modules()]
     try:
         model.eval()
