@@ -4,7 +4,7 @@
 
 # %% ../nbs/08_reduce.ipynb #e86f0fb7
 from __future__ import annotations
-import copy, json, math, operator, platform, statistics, time, warnings
+import copy, json, math, operator, platform, statistics, sys, time, warnings
 from collections import Counter
 from pathlib import Path
 import torch
@@ -18,8 +18,8 @@ from .files import FileError, safe_name, atomic_path, write_atomic, check_writab
 
 # %% auto #0
 __all__ = ['Scale', 'reduce', 'check_reduced', 'macs', 'latency_ms', 'layer_latency_ms', 'efficiency_report', 'EfficiencyReport',
-           'compare', 'true_param_compression', 'build_base', 'save_reduced', 'load_reduced', 'reduce_and_report',
-           'param_count']
+           'compare', 'true_param_compression', 'plan_removed_params', 'reduced_param_compression', 'build_base',
+           'save_reduced', 'load_reduced', 'reduce_and_report', 'param_count']
 
 # %% ../nbs/08_reduce.ipynb #20c817e9
 class Scale(nn.Module):
@@ -60,6 +60,16 @@ _ADD = {operator.add, operator.iadd, torch.add, operator.sub, operator.isub, tor
 _ADD_METHODS = {'add', 'add_', 'sub', 'sub_'}
 _MUL = {operator.mul, operator.imul, torch.mul, operator.truediv, operator.itruediv, torch.div}
 _MUL_METHODS = {'mul', 'mul_', 'div', 'div_'}
+
+# %% ../nbs/08_reduce.ipynb #37cffe18
+def _conv1d_cls():
+    "transformers' `Conv1D` class if transformers is already imported, else None (never imports it)."
+    return getattr(sys.modules.get('transformers.pytorch_utils'), 'Conv1D', None)
+
+def _is_conv1d(m) -> bool:
+    "Is `m` a transformers `Conv1D` (weight `(in, out)`)?"
+    c = _conv1d_cls()
+    return c is not None and isinstance(m, c)
 
 # %% ../nbs/08_reduce.ipynb #c63e971b
 def _gate_mask(g:NoiseGate) -> Tensor:
@@ -250,6 +260,7 @@ def _kept(s:_Space) -> Tensor:
 def _absorbs_rows(m:nn.Module, n:int, axis:int) -> bool:
     "Can `m` absorb a per-unit scale of its `n` output units along `axis`?"
     if isinstance(m, nn.Linear): return m.out_features == n and axis in (1, -1)
+    if _is_conv1d(m): return m.weight.shape[1] == n and axis in (1, -1)
     if isinstance(m, _CONV): return not m.transposed and m.out_channels == n and axis == 1
     if isinstance(m, (_BN, nn.GroupNorm)):
         return m.weight is not None and m.bias is not None and (m.num_features if isinstance(m, _BN) else m.num_channels) == n and axis == 1
@@ -302,14 +313,14 @@ def _fold_target(node, mods, calls, info):
 def _scale_rows(m:nn.Module, s:Tensor):
     "Multiply output unit i of `m` by s[i] (weight rows and bias; norm affine parameters)."
     w = m.weight
-    w.mul_(s.to(w).view(-1, *[1]*(w.dim() - 1)))
+    w.mul_(s.to(w).view(1, -1) if _is_conv1d(m) else s.to(w).view(-1, *[1]*(w.dim() - 1)))
     if m.bias is not None: m.bias.mul_(s.to(m.bias))
 
 @torch.no_grad()
 def _scale_cols(m:nn.Module, s:Tensor, group:int=1):
     "Multiply the `group` input columns of unit i of Linear/Conv `m` by s[i]."
-    w = m.weight
-    w.mul_(s.repeat_interleave(group).to(w).view(1, -1, *[1]*(w.dim() - 2)))
+    w, s = m.weight, s.repeat_interleave(group)
+    w.mul_(s.to(w).view(-1, 1) if _is_conv1d(m) else s.to(w).view(1, -1, *[1]*(w.dim() - 2)))
 
 def _gate_scale(g:NoiseGate) -> Tensor:
     "s = E[theta] * mask of gate `g`, the constant it multiplies by in eval (1 if the gate is disabled)."
@@ -363,34 +374,329 @@ def _plan_vit(model:nn.Module, plan:dict, mods:dict):
 
 # %% ../nbs/08_reduce.ipynb #427b39d4
 def _fallback_fold(name:str, mods:dict):
-    "Fold target of gate `name` without a trace: the layer before it in its `Gated` / `Sequential` parent, else Scale."
+    "Fold target of gate `name` without a trace: the layer before it in its `Gated` / `Sequential` parent, else the layer after it there, else Scale."
     g = mods[name]
     parent, _, child = name.rpartition('.')
     p = mods.get(parent)
     if isinstance(p, nn.Sequential) and child.isdigit() and int(child) > 0:
         prev = f"{parent}.{int(child) - 1}" if parent else str(int(child) - 1)
         if _absorbs_rows(mods[prev], g.n_units, g.axis): return ('rows', prev)
+    if isinstance(p, nn.Sequential) and child.isdigit() and int(child) + 1 < len(p):
+        nxt, m = f"{parent}.{int(child) + 1}" if parent else str(int(child) + 1), p[int(child) + 1]
+        ok = (isinstance(m, nn.Linear) and m.in_features == g.n_units and g.axis in (1, -1)
+              or _is_conv1d(m) and m.weight.shape[0] == g.n_units and g.axis in (1, -1)
+              or isinstance(m, _CONV) and not m.transposed and m.groups == 1 and m.in_channels == g.n_units and g.axis == 1)
+        if ok: return ('cols', nxt, 1)
     return ('scale',)
 
+# %% ../nbs/08_reduce.ipynb #52e508a8
+def _replace(model:nn.Module, name:str, new:nn.Module):
+    "Put module `new` at `name` in `model`."
+    parent, _, child = name.rpartition('.')
+    setattr(model.get_submodule(parent) if parent else model, child, new)
+
+def _strip_hooks(model:nn.Module):
+    "Drop `fuse_gates`' noise hook from a copy (a plain network draws no noise)."
+    for k, h in list(model._forward_pre_hooks.items()):
+        if h is draw_all:
+            del model._forward_pre_hooks[k]
+            model._forward_pre_hooks_with_kwargs.pop(k, None)
+    model.__dict__.pop('_bmrs_fused', None)
+
+# %% ../nbs/08_reduce.ipynb #8beaadfc
+def _out(y):
+    "The tensor a network's output stands for: itself, a Hugging Face output's `logits` (else its first field), a tuple's first."
+    if isinstance(y, Tensor): return y
+    if hasattr(y, 'logits') and isinstance(y.logits, Tensor): return y.logits
+    if isinstance(y, dict) and y: return _out(next(iter(y.values())))
+    if isinstance(y, (tuple, list)) and y: return _out(y[0])
+    raise TypeError(f"cannot compare outputs of type {type(y).__name__}")
+
+def _tp_pruners() -> dict:
+    "Torch-Pruning pruning functions for `Scale` (one value per unit, in = out) and transformers' `Conv1D`; used for the analysis only."
+    import torch_pruning as tp
+    def never(self, layer, idxs): raise NotImplementedError("bmrs slices layers itself (reduce._slice)")
+    unit = type('_UnitPruner', (tp.pruner.function.BasePruningFunc,), dict(
+        prune_out_channels=never, prune_in_channels=never,   # the same function: in and out are one dimension
+        get_out_channels=lambda self, m: m.scale.numel(), get_in_channels=lambda self, m: m.scale.numel()))
+    out = {Scale: unit()}
+    if _conv1d_cls() is not None:
+        def prune_in(self, layer, idxs): raise NotImplementedError("bmrs slices layers itself (reduce._slice)")
+        out[_conv1d_cls()] = type('_Conv1DPruner', (tp.pruner.function.BasePruningFunc,), dict(
+            prune_out_channels=never, prune_in_channels=prune_in,
+            get_out_channels=lambda self, m: m.weight.shape[1], get_in_channels=lambda self, m: m.weight.shape[0]))()
+    return out
+
+def _analysis_copy(model:nn.Module) -> nn.Module:
+    "A copy of gated `model` in eval mode, every gate replaced by the `Scale` it multiplies by (same names, same outputs)."
+    a = copy.deepcopy(model).eval()
+    _strip_hooks(a)
+    dt = next((p.dtype for p in a.parameters() if p.is_floating_point() and not isinstance(p, NoiseGate)), torch.float32)
+    for n, g in [(n, m) for n, m in a.named_modules() if isinstance(m, NoiseGate)]:
+        _replace(a, n, Scale(_gate_scale(g).to(device=g.mask.device, dtype=dt), g.axis))
+    for p in a.parameters(): p.requires_grad_(True)   # the dependency graph is traced through autograd
+    return a
+
+# %% ../nbs/08_reduce.ipynb #3a26d113
+_MIXERS = (nn.Linear, _CONV)   # layers that read all their input channels (with transformers' Conv1D)
+_KINDS = {'AddBackward0': 'a residual addition', 'SubBackward0': 'a subtraction', 'MulBackward0': 'an elementwise product',
+          'CatBackward0': 'concatenation', 'SplitBackward0': 'split / chunk', 'SplitWithSizesBackward0': 'split / chunk',
+          'ViewBackward0': 'a reshape', 'UnsafeViewBackward0': 'a reshape', 'ReshapeAliasBackward0': 'a reshape',
+          'TransposeBackward0': 'a transpose (e.g. a channel shuffle)', 'PermuteBackward0': 'a permute'}
+
+def _nonzero_inputs(a:nn.Module, x, layers) -> dict:
+    "{layer: bool per input channel, non-zero anywhere in the example batch `x`} for the given `layers` of `a`."
+    seen, hs = {}, []
+    def hook(m, args):
+        t = args[0].detach()
+        d = (1 if isinstance(m, _CONV) else -1) % t.dim()
+        nz = (t != 0).movedim(d, 0).reshape(t.shape[d], -1).any(1).cpu()
+        seen[m] = nz | seen[m] if m in seen else nz
+    hs = [m.register_forward_pre_hook(hook) for m in layers]
+    try:
+        with torch.no_grad(): a(x)
+    finally:
+        for h in hs: h.remove()
+    return seen
+
+# %% ../nbs/08_reduce.ipynb #9ca61011
+_RISKY = {'split': 'a split / chunk', 'concat': 'a concatenation of unknown sizes', 'reshape': 'a reshape', 'transpose': 'a transpose / permute'}
+
+def _risky(node):
+    "Is Torch-Pruning node `node` an operation whose index mapping bmrs verifies by building the result ('split', 'reshape', 'transpose'), else None?"
+    from torch_pruning.ops import OPTYPE as O
+    if node.type in (O.SPLIT, O.UNBIND): return 'split'
+    if node.type == O.CONCAT and getattr(node.module, 'offsets', None) is None: return 'concat'
+    if node.type == O.RESHAPE: return 'reshape'
+    if type(getattr(node, 'grad_fn', None)).__name__ in ('TransposeBackward0', 'PermuteBackward0'): return 'transpose'
+    return None
+
+def _group_check(DG, group, nz:dict, names:dict, heads:set=frozenset(), risky:bool=True) -> tuple[set, list]:
+    "(root units of Torch-Pruning `group` that cannot be removed exactly, the reasons); `heads`: (layer, is output) pairs left to `_plan_heads`; `risky`: may units pass a split, chunk, reshape or transpose (a removal tried by building it)?"
+    from torch_pruning.ops import OPTYPE as O
+    bad, why, kinds = set(), [], []
+    for it in group:
+        node = it.dep.target
+        m, out = node.module, DG.is_out_channel_pruning_fn(it.dep.handler)
+        k = _KINDS.get(type(getattr(node, 'grad_fn', None)).__name__)
+        if k and k not in kinds: kinds.append(k)
+        if node.type == O.OUTPUT:
+            bad |= set(it.root_idxs); why.append("they reach the network's output"); continue
+        if _risky(node) and not risky:
+            bad |= set(it.root_idxs); why.append(f"removing them through {_RISKY[_risky(node)]} changes the outputs or the shapes "
+                                                  "(sizes fixed in the network's code, a channel shuffle)"); continue
+        if node.type in (O.CONCAT, O.SPLIT, O.ELEMENTWISE, O.RESHAPE, O.UNBIND, O.EXPAND, O.SLICE): continue
+        name = names.get(m, type(m).__name__)
+        if (name, out) in heads:   # q / k / v outputs, o inputs: heads go whole (`_plan_heads`)
+            bad |= set(it.root_idxs); why.append(f"they are attention-head channels of {name}: heads go whole"); continue
+        if isinstance(m, (Scale, _BN)): continue            # per channel: it loses the channel
+        if isinstance(m, _CONV) and m.groups > 1:
+            if m.groups == m.in_channels == m.out_channels: continue   # depthwise: per channel too
+            bad |= set(it.root_idxs); why.append(f"grouped convolution {name} (groups={m.groups}) would lose its group structure"); continue
+        if isinstance(m, _MIXERS) or _is_conv1d(m):
+            if out: continue
+            z = nz.get(m)
+            hit = set(it.root_idxs) if z is None else {r for i, r in zip(it.idxs, it.root_idxs) if bool(z[i])}
+            if hit: bad |= hit; why.append(f"{name} reads them non-zero" if z is not None else f"{name} did not run on the example input")
+            continue
+        if isinstance(m, (nn.LayerNorm, nn.GroupNorm)):
+            bad |= set(it.root_idxs); why.append(f"{type(m).__name__} {name} normalises them together with the other features"); continue
+        bad |= set(it.root_idxs); why.append(f"{type(m).__name__} {name} shares them and cannot be sliced")
+    if why and kinds: why.append(f"coupled through {', '.join(kinds)}")
+    return bad, list(dict.fromkeys(why))
+
+# %% ../nbs/08_reduce.ipynb #ec1cfd36
+def _dims(m:nn.Module):
+    "(output units, input units) of a layer `_slice` can cut, else None."
+    if isinstance(m, nn.Linear): return m.out_features, m.in_features
+    if _is_conv1d(m): return m.weight.shape[1], m.weight.shape[0]
+    if isinstance(m, _CONV) and not m.transposed: return m.out_channels, m.in_channels
+    if isinstance(m, _BN): return m.num_features, m.num_features
+    return None
+
+def _masked_left(plan:dict) -> int:
+    "How many masked units `plan` leaves in the network."
+    return sum(e['n_masked'] - (e['n_units'] - len(e['kept'])) for e in plan['gates'].values())
+
+# %% ../nbs/08_reduce.ipynb #d4e0bef2
+_ATTRS = {'num_attention_heads', 'num_heads', 'all_head_size', 'split_size'}   # the attributes a plan may set (integers)
+
+def _out_after(model:nn.Module, plan:dict, name:str):
+    "Output units of the Linear / Conv1D at `name` (or inside the `Gated` / Sequential there) once `plan` is applied; None if none."
+    m = model.get_submodule(name)
+    for n, l in [(name, m)] + [(f"{name}.{k}", c) for k, c in m.named_children()]:
+        if isinstance(l, nn.Linear) or _is_conv1d(l):
+            e = plan['modules'].get(n, {}).get('out')
+            return len(e) if e is not None else _dims(l)[0]
+    return None
+
+def _attn_attrs(model:nn.Module, plan:dict):
+    "Set `plan['attrs']` for the attention modules whose heads `plan` removes (head count, and the widths derived from it)."
+    for name, m in model.named_modules():
+        hd = getattr(m, 'attention_head_size', None) or getattr(m, 'head_dim', None)
+        q = next((k for k in ('query', 'q_proj', 'c_attn') if isinstance(getattr(m, k, None), nn.Module)), None)
+        if not isinstance(hd, int) or hd <= 0 or q is None or getattr(m, 'is_cross_attention', False): continue
+        width = _out_after(model, plan, f"{name}.{q}" if name else q)
+        if width is None: continue
+        width = width//3 if q == 'c_attn' else width   # GPT-2: q, k and v in one Conv1D
+        new = {k: v for k, v in (('num_attention_heads', width//hd), ('num_heads', width//hd), ('all_head_size', width), ('split_size', width))
+               if isinstance(getattr(m, k, None), int) and not isinstance(getattr(m, k), bool) and getattr(m, k) != v}
+        if new: plan['attrs'][name] = new
+
+def _reasons(plan:dict):
+    "A reason for every gate whose masked units `plan` leaves in place (the graph path gives its own, more precise ones)."
+    why = {'fx': "the torch.fx analysis keeps them: their space is shared with units that are not zero (e.g. through a "
+                 "residual addition), read after an operation that is not zero-preserving, or frozen at an operation it cannot follow",
+           'vit': "the ViT rules remove MLP features (gate after fc1) and whole heads (gate after v_proj) only",
+           'fold-only': "torch.fx cannot trace the network and no example input was given for the dependency graph"}
+    rs = plan.setdefault('reasons', {})
+    for n, e in plan['gates'].items():
+        left = e['n_masked'] - (e['n_units'] - len(e['kept']))
+        if left > 0 and n not in rs and plan['method'] in why: rs[n] = f"{left} of {e['n_masked']} masked units stay: {why[plan['method']]}"
+
+# %% ../nbs/08_reduce.ipynb #35e43dc6
+def _inner(model:nn.Module, name:str):
+    "Name of the Linear / Conv1D at `name`, or inside the `Gated` / Sequential there; None if there is none."
+    m = model.get_submodule(name)
+    if isinstance(m, nn.Linear) or _is_conv1d(m): return name
+    return next((f"{name}.{k}" for k, c in m.named_children() if isinstance(c, nn.Linear) or _is_conv1d(c)), None)
+
+def _attentions(model:nn.Module) -> list:
+    "The attention modules of `model` with a known layout: names of the q, k, v, o layers, head size, query heads per k/v head."
+    out = []
+    def j(*p): return '.'.join(x for x in p if x)
+    for name, m in model.named_modules():
+        hd = getattr(m, 'attention_head_size', None) or getattr(m, 'head_dim', None)
+        if not isinstance(hd, int) or hd <= 0 or getattr(m, 'is_cross_attention', False): continue
+        if all(isinstance(getattr(m, k, None), nn.Module) for k in ('q_proj', 'k_proj', 'v_proj', 'o_proj')):
+            names = [j(name, k) for k in ('q_proj', 'k_proj', 'v_proj', 'o_proj')]
+        elif all(isinstance(getattr(m, k, None), nn.Module) for k in ('c_attn', 'c_proj')): names = [j(name, 'c_attn')]*3 + [j(name, 'c_proj')]
+        elif all(isinstance(getattr(m, k, None), nn.Module) for k in ('query', 'key', 'value')):   # BERT: o is the sibling output.dense
+            o = j(name.rpartition('.')[0], 'output.dense')
+            try: model.get_submodule(o)
+            except AttributeError: continue
+            names = [j(name, k) for k in ('query', 'key', 'value')] + [o]
+        else: continue
+        names = [_inner(model, n) for n in names]
+        if None not in names:
+            out.append(dict(name=name, q=names[0], k=names[1], v=names[2], o=names[3], hd=hd,
+                            groups=int(getattr(m, 'num_key_value_groups', 1) or 1), fused=names[0] == names[1]))
+    return out
+
+# %% ../nbs/08_reduce.ipynb #06781621
+def _plan_heads(plan:dict, attns:list, nz:dict) -> dict:
+    "Remove the whole heads whose output columns of o are zero (`nz`: o's name -> non-zero per input column); {o's name: reason}."
+    why = {}
+    for at in attns:
+        z, hd, g = nz.get(at['o']), at['hd'], at['groups']
+        if z is None or z.numel() % (hd*g): continue
+        dead = ~z.view(-1, hd).any(1)                     # per query head
+        gone = dead.view(-1, g).all(1)                     # per key/value head: all of its query heads are dead
+        if gone.all(): gone[0] = False                     # attention keeps one head (it outputs exact zeros)
+        qgone = gone.repeat_interleave(g)
+        if (dead & ~qgone).any():
+            why[at['o']] = ("grouped-query attention: these query heads share a key/value head with query heads that stay"
+                            if (dead.view(-1, g).any(1) & ~gone).any() and g > 1 else "attention keeps at least one head")
+        if not gone.any(): continue
+        def cols(keep): return torch.nonzero(keep.repeat_interleave(hd)).flatten().tolist()
+        q, kv = cols(~qgone), cols(~gone)
+        if at['fused']:
+            E = z.numel()
+            plan['modules'].setdefault(at['q'], {})['out'] = q + [E + i for i in q] + [2*E + i for i in q]
+        else:
+            plan['modules'].setdefault(at['q'], {})['out'] = q
+            for k in ('k', 'v'): plan['modules'].setdefault(at[k], {})['out'] = kv
+        plan['modules'].setdefault(at['o'], {})['in'] = q
+    return why
+
+# %% ../nbs/08_reduce.ipynb #d73e7fbc
+class _tp_concat_guard:
+    """While active, a concatenation whose channel sizes Torch-Pruning 1.6 cannot infer (it raises TypeError, e.g. in
+    GPT-2's attention-mask code) stays unmapped instead of failing the whole graph; removals through it are verified."""
+    def __enter__(self):
+        from torch_pruning.dependency import index_mapping as im
+        self.im, self.orig = im, im.update_concat_index_mapping
+        def guarded(graph, node):
+            try: return self.orig(graph, node)
+            except TypeError: node.module.offsets = None
+        im.update_concat_index_mapping = guarded
+    def __exit__(self, *a): self.im.update_concat_index_mapping = self.orig
+
+def _graph(model:nn.Module, example_input) -> dict:
+    "What the graph path needs of `model`: its analysis copy, Torch-Pruning's dependency graph, non-zero inputs, attention layouts."
+    import torch_pruning as tp
+    a = _analysis_copy(model)
+    with torch.enable_grad(), warnings.catch_warnings(), _tp_concat_guard():
+        warnings.simplefilter('ignore')
+        DG = tp.DependencyGraph().build_dependency(a, example_inputs=example_input, customized_pruners=_tp_pruners(),
+                                              output_transform=_out, verbose=False)
+    nz = _nonzero_inputs(a, example_input, [m for m in a.modules() if isinstance(m, _MIXERS) or _is_conv1d(m)])
+    return dict(a=a, DG=DG, nz=nz, names={m: n for n, m in a.named_modules()}, attns=_attentions(a))
+
+def _plan_graph(model:nn.Module, plan:dict, example_input, risky=None, g:dict|None=None) -> dict:
+    """Fill `plan` (its gates listed, nothing removed yet) with the exact removals Torch-Pruning's dependency graph finds;
+    `risky`: the gates whose units may pass a split, reshape or transpose (None: all); `g`: `_graph(model, example_input)` if already made."""
+    import torch_pruning as tp
+    g = g or _graph(model, example_input)
+    with _tp_concat_guard(): return _plan_graph_(model, plan, g, risky)
+
+def _plan_graph_(model, plan, g, risky):
+    "`_plan_graph`'s work, on `g = _graph(...)`."
+    a, DG, nz, names, attns = g['a'], g['DG'], g['nz'], g['names'], g['attns']
+    heads = {(at[k], True) for at in attns for k in 'qkv'} | {(at['o'], False) for at in attns}
+    hlayers = {n for n, _ in heads}
+    rem, reasons = {}, {}
+    for n, e in plan['gates'].items():
+        gate = model.get_submodule(n)
+        masked = torch.nonzero(_gate_mask(gate) == 0).flatten().tolist()
+        f = e.get('fold', ['scale'])
+        if not masked or f[0] in ('rows', 'cols') and f[1] in hlayers: continue   # a gate on the heads: `_plan_heads` below
+        sc = a.get_submodule(n)
+        if sc not in DG.module2node: reasons[n] = "the gate is not on the example input's path"; continue
+        fn = DG.get_pruner_of_module(sc).prune_out_channels
+        bad, why = _group_check(DG, DG.get_pruning_group(sc, fn, masked), nz, names, heads, risky is None or n in risky)
+        good = [i for i in masked if i not in bad]
+        if len(good) == gate.n_units: good, why = good[1:], why + ["one unit stays: a layer cannot have zero width"]
+        if why: reasons[n] = f"{len(masked) - len(good)} of {len(masked)} masked units stay: " + '; '.join(why)
+        for it in (DG.get_pruning_group(sc, fn, good) if good else []):
+            m = it.dep.target.module
+            if _risky(it.dep.target): plan.setdefault('risky', []).append(n)
+            if m not in names: continue   # an operation, not a module
+            if isinstance(m, Scale): ks = ('unit',)
+            elif isinstance(m, _BN) or isinstance(m, _CONV) and m.groups > 1: ks = ('out',) if isinstance(m, _BN) else ('out', 'in')
+            else: ks = ('out',) if DG.is_out_channel_pruning_fn(it.dep.handler) else ('in',)
+            for k in ks: rem.setdefault((names[m], k), set()).update(it.idxs)
+    mods = dict(a.named_modules())
+    for (name, k), r in rem.items():
+        if k == 'unit': plan['gates'][name]['kept'] = [i for i in range(plan['gates'][name]['n_units']) if i not in r]; continue
+        size = _dims(mods[name])[0 if k == 'out' else 1]
+        plan['modules'].setdefault(name, {})[k] = [i for i in range(size) if i not in r]
+    mods_ = dict(a.named_modules())
+    hwhy = _plan_heads(plan, attns, {at['o']: nz[mods_[at['o']]] for at in attns if mods_[at['o']] in nz})
+    for n, e in plan['gates'].items():   # a gate on the heads (before o, after v) keeps what its layer keeps
+        f = e.get('fold', ['scale'])
+        if f[0] in ('rows', 'cols') and f[1] in hlayers:
+            k = plan['modules'].get(f[1], {}).get('out' if f[0] == 'rows' else 'in')
+            if _dims(mods_[f[1]])[0 if f[0] == 'rows' else 1] != e['n_units']: k = None   # fused c_attn rows: not this gate's units
+            e['kept'] = k if k is not None else e['kept']
+            left = e['n_masked'] - (e['n_units'] - len(e['kept']))
+            reasons.pop(n, None)
+            if left: reasons[n] = f"{left} of {e['n_masked']} masked units stay: " + hwhy.get(f[1] if f[0] == 'cols' else next(
+                (at['o'] for at in attns if f[1] in (at['q'], at['k'], at['v'])), ''), "they are attention-head channels: heads go whole")
+    plan['reasons'] = reasons
+    return plan
+
 # %% ../nbs/08_reduce.ipynb #ce11188c
-def _plan(model:nn.Module, example_input:Tensor|None=None):
-    "The reduction plan of (gated) `model`: kept indices per layer and gate, fold targets, attribute changes."
-    mods = dict(model.named_modules())
-    gs = [n for n, m in mods.items() if isinstance(m, NoiseGate)]
+def _new_plan(model:nn.Module) -> dict:
+    "A plan that lists the gates of `model` and removes nothing."
     plan = dict(format='bmrs.reduce/1', method=None, modules={}, attrs={}, gates={})
-    for n in gs: plan['gates'][n] = dict(n_units=mods[n].n_units, axis=mods[n].axis, kept=list(range(mods[n].n_units)),
-                                         n_masked=int((_gate_mask(mods[n]) == 0).sum()))
-    traced = None
-    if not any(True for _ in _vit_blocks(model)):
-        try: traced = _trace(model)
-        except Exception as e:
-            warnings.warn(f"reduce: torch.fx cannot trace {type(model).__name__} ({type(e).__name__}: {e}); "
-                          "gates are folded but no unit is removed")
-    if traced is None:
-        plan['method'] = 'vit' if any(True for _ in _vit_blocks(model)) else 'fold-only'
-        for n in gs: plan['gates'][n]['fold'] = list(_fallback_fold(n, mods))
-        if plan['method'] == 'vit': _plan_vit(model, plan, mods)
-        return plan
+    for n, g in model.named_modules():
+        if isinstance(g, NoiseGate):
+            plan['gates'][n] = dict(n_units=g.n_units, axis=g.axis, kept=list(range(g.n_units)), n_masked=int((_gate_mask(g) == 0).sum()))
+    return plan
+
+def _plan_fx(model:nn.Module, traced:fx.Graph, plan:dict, example_input):
+    "Fill `plan` from the torch.fx analysis of `model` (the exact path of the paper's networks); returns the gates it could not follow."
     plan['method'] = 'fx'
     roots, good, info, mods, calls = _analyse(model, traced, () if example_input is None else (example_input.dim(),))
     for s in roots:
@@ -404,8 +710,50 @@ def _plan(model:nn.Module, example_input:Tensor|None=None):
         for p, grp, _ in s.consumers:
             plan['modules'].setdefault(p, {})['in'] = (k[:, None]*grp + torch.arange(grp)).flatten().tolist()
     nodes = {n.target: n for n in traced.nodes if n.op == 'call_module'}
-    for n in gs:
+    for n in plan['gates']:
         plan['gates'][n]['fold'] = list(_fold_target(nodes[n], mods, calls, info)) if n in good and n in nodes else ['scale']
+    return {g for s in roots if s.frozen for g in s.gates} | (set(plan['gates']) - good)
+
+# %% ../nbs/08_reduce.ipynb #34e7c384
+def _builds_exactly(model:nn.Module, plan:dict, x) -> bool:
+    "Does `plan` give a network with the same outputs on `x` (removals through a split / chunk: its sizes may be fixed in code)?"
+    try:
+        p = copy.deepcopy(plan); _attn_attrs(model, p)
+        return check_reduced(model, _build(model, p), x, 1e-5) <= 1e-5
+    except (RuntimeError, ValueError, AssertionError, IndexError, TypeError): return False
+
+def _plan(model:nn.Module, example_input:Tensor|None=None):
+    "The reduction plan of (gated) `model`: kept indices per layer and gate, fold targets, attribute changes, reasons."
+    mods = dict(model.named_modules())
+    plan, vit, traced, stuck = _new_plan(model), any(True for _ in _vit_blocks(model)), None, set(mods)
+    if not vit:
+        try: traced = _trace(model)
+        except Exception as e:
+            if example_input is None:
+                warnings.warn(f"reduce: torch.fx cannot trace {type(model).__name__} ({type(e).__name__}: {e}); gates are folded "
+                              "but no unit is removed (give reduce an example input to remove units through the dependency graph)")
+    if traced is not None: stuck = _plan_fx(model, traced, plan, example_input)
+    else:
+        plan['method'] = 'vit' if vit else 'fold-only'
+        for n in plan['gates']: plan['gates'][n]['fold'] = list(_fallback_fold(n, mods))
+        if vit: _plan_vit(model, plan, mods)
+    if example_input is not None and _masked_left(plan) and any(plan['gates'][g]['n_masked'] for g in stuck & set(plan['gates'])):
+        # the dependency graph where fx cannot follow a gated space, if it removes more
+        g = _graph(model, example_input)
+        def graph_plan(risky=None):
+            p = _new_plan(model)
+            p['method'] = 'graph'
+            for n in p['gates']: p['gates'][n]['fold'] = list(_fallback_fold(n, mods))
+            return _plan_graph(model, p, example_input, risky, g)
+        alt = graph_plan()
+        ok = list(dict.fromkeys(alt.pop('risky', [])))
+        while ok and not _builds_exactly(model, alt, example_input):   # drop the gates whose removal does not build exactly
+            ok = next((t for t in ([x for x in ok if x != n] for n in ok) if _builds_exactly(model, graph_plan(t), example_input)), ok[1:])
+            alt = graph_plan(ok)
+        alt.pop('risky', None)
+        _attn_attrs(model, alt)
+        if _masked_left(alt) <= _masked_left(plan) and plan['method'] != 'vit' or _masked_left(alt) < _masked_left(plan): plan = alt
+    _reasons(plan)
     return plan
 
 # %% ../nbs/08_reduce.ipynb #0a398c4f
@@ -418,7 +766,20 @@ def _slice(m:nn.Module, out=None, inp=None):
     dev = next(iter(list(m.parameters()) + list(m.buffers())), torch.empty(0)).device
     out = None if out is None else torch.tensor(out, dtype=torch.long, device=dev)
     inp = None if inp is None else torch.tensor(inp, dtype=torch.long, device=dev)
-    if isinstance(m, (nn.Linear, _CONV)):
+    if _is_conv1d(m):   # weight (in, out)
+        if out is not None:
+            m.weight = _take(m.weight, out, 1); m.bias = _take(m.bias, out, 0)
+        if inp is not None: m.weight = _take(m.weight, inp, 0)
+        m.nf = m.weight.shape[1]
+        if hasattr(m, 'nx'): m.nx = m.weight.shape[0]
+    elif isinstance(m, _CONV) and m.groups > 1:
+        if not (m.groups == m.in_channels == m.out_channels) or inp is not None and out is not None and list(inp) != list(out):
+            raise TypeError(f"cannot remove units of a grouped {type(m).__name__} (groups={m.groups}) other than depthwise")
+        k = out if out is not None else inp
+        m.weight = _take(m.weight, k, 0)
+        if m.bias is not None: m.bias = _take(m.bias, k, 0)
+        m.out_channels = m.in_channels = m.groups = len(k)
+    elif isinstance(m, (nn.Linear, _CONV)):
         if out is not None:
             m.weight = _take(m.weight, out, 0)
             if m.bias is not None: m.bias = _take(m.bias, out, 0)
@@ -434,9 +795,10 @@ def _slice(m:nn.Module, out=None, inp=None):
     return m
 
 # %% ../nbs/08_reduce.ipynb #ea14a250
-def _replace(model:nn.Module, name:str, new:nn.Module):
-    parent, _, child = name.rpartition('.')
-    setattr(model.get_submodule(parent) if parent else model, child, new)
+def _gate_first(p, g) -> bool:
+    "Is `p` a plain `Sequential(g, layer)`, a gate put before a weighted layer (such as the heads' gate before o_proj)?"
+    return (type(p) is nn.Sequential and len(p) == 2 and p[0] is g
+            and (isinstance(p[1], (nn.Linear, _CONV)) or _is_conv1d(p[1])))
 
 def _apply_plan(model:nn.Module, plan:dict, scales:dict|None=None) -> nn.Module:
     "Give (gated) `model` the reduced architecture of `plan`, in place: slice layers, set attributes, replace gates."
@@ -455,27 +817,28 @@ def _apply_plan(model:nn.Module, plan:dict, scales:dict|None=None) -> nn.Module:
         parent, _, child = n.rpartition('.')
         if isinstance(mods.get(parent), Gated):  # Gated(layer, gate) -> layer, or a plain Sequential(layer, Scale)
             _replace(model, parent, mods[parent][0] if isinstance(new, nn.Identity) else nn.Sequential(mods[parent][0], new))
+        elif isinstance(new, nn.Identity) and _gate_first(mods.get(parent), mods[n]):  # Sequential(gate, layer) -> layer
+            _replace(model, parent, mods[parent][1])
         else: _replace(model, n, new)
     return model
 
 # %% ../nbs/08_reduce.ipynb #b9665950
-def _strip_hooks(model:nn.Module):
-    "Drop `fuse_gates`' noise hook from a copy (a plain network draws no noise)."
-    for k, h in list(model._forward_pre_hooks.items()):
-        if h is draw_all:
-            del model._forward_pre_hooks[k]
-            model._forward_pre_hooks_with_kwargs.pop(k, None)
-    model.__dict__.pop('_bmrs_fused', None)
-
 def reduce(model:nn.Module,              # a gated network (left untouched)
-           example_input:Tensor|None=None, # a batch: gives the input's rank, and the logits are checked on it
+           example_input:Tensor|None=None, # a batch: the input's rank; the dependency graph is traced and the logits checked on it
            atol:float=1e-5,               # tolerance of that check (relative to max(1, |logits|))
            ) -> nn.Module:
     "A new, smaller, dense network without gates whose eval-mode outputs equal the gated `model`'s."
     if not gates(model): raise ValueError(f"{type(model).__name__} has no NoiseGate: nothing to reduce")
+    m = copy.deepcopy(model)
+    _strip_hooks(m)
+    new = _build(m, _plan(m, example_input))
+    if example_input is not None: check_reduced(model, new, example_input, atol)
+    return new
+
+def _build(model:nn.Module, plan:dict) -> nn.Module:
+    "The reduced copy of gated `model` that `plan` describes: gates folded, layers sliced, config updated."
     new = copy.deepcopy(model)
     _strip_hooks(new)
-    plan = _plan(new, example_input)
     mods = dict(new.named_modules())
     scales = {n: _gate_scale(mods[n]) for n in plan['gates']}
     for n, e in plan['gates'].items():
@@ -483,9 +846,56 @@ def reduce(model:nn.Module,              # a gated network (left untouched)
         if how[0] == 'rows': _scale_rows(mods[how[1]], scales[n])
         elif how[0] == 'cols': _scale_cols(mods[how[1]], scales[n], how[2])
     _apply_plan(new, plan, scales)
+    _update_config(new, plan)
     new.bmrs_plan = plan
-    if example_input is not None: check_reduced(model, new, example_input, atol)
     return new
+
+# %% ../nbs/08_reduce.ipynb #bdd893e3
+_HF_WIDTHS = {'intermediate_size': ('intermediate.dense', 'mlp.fc1', 'mlp.up_proj'), 'n_inner': ('mlp.c_fc',)}
+
+def _hf_model(model:nn.Module):
+    "The first Hugging Face `PreTrainedModel` in `model` (itself or e.g. inside `Logits`), else None; never imports transformers."
+    tf = sys.modules.get('transformers')
+    if tf is None: return None
+    return next((m for m in model.modules() if isinstance(m, tf.PreTrainedModel)), None)
+
+def _heads(hf:nn.Module) -> set:
+    "{(query heads, key/value heads, head size)} over the attention modules of reduced `hf`."
+    out = set()
+    for m in hf.modules():
+        hd = getattr(m, 'attention_head_size', None) or getattr(m, 'head_dim', None)
+        if not isinstance(hd, int) or getattr(m, 'is_cross_attention', False): continue
+        if isinstance(getattr(m, 'c_attn', None), nn.Module) and _dims(m.c_attn): out.add((_dims(m.c_attn)[0]//3//hd, _dims(m.c_attn)[0]//3//hd, hd))
+        for q, k in (('query', 'key'), ('q_proj', 'k_proj')):
+            if _dims(getattr(m, q, None) or nn.Identity()) and _dims(getattr(m, k, None) or nn.Identity()):
+                out.add((_dims(getattr(m, q))[0]//hd, _dims(getattr(m, k))[0]//hd, hd))
+    return out
+
+# %% ../nbs/08_reduce.ipynb #77b02cba
+def _update_config(model:nn.Module, plan:dict):
+    """Make the config of a reduced Hugging Face `model` describe it (MLP widths; head counts where the config has an
+    explicit `head_dim`), so that `save_pretrained` / `from_pretrained` round-trip; else say why in `plan['config']`."""
+    hf = _hf_model(model)
+    if hf is None: return
+    cfg, notes, changes = hf.config, [], {}
+    for key, suffixes in _HF_WIDTHS.items():
+        ws = {_dims(m)[0] for n, m in hf.named_modules() if n.endswith(suffixes) and _dims(m)}
+        if not ws or not hasattr(cfg, key): continue
+        old = getattr(cfg, key) or (4*cfg.n_embd if key == 'n_inner' else None)
+        if len(ws) > 1: notes.append(f"the MLP widths differ per layer ({sorted(ws)}): {key} cannot express them")
+        elif ws != {old}: changes[key] = ws.pop()
+    hs = _heads(hf)
+    h0 = (cfg.num_attention_heads, getattr(cfg, 'num_key_value_heads', None) or cfg.num_attention_heads) if hasattr(cfg, 'num_attention_heads') else None
+    if len(hs) > 1: notes.append(f"the head counts differ per layer ({sorted((q, k) for q, k, _ in hs)}): the config cannot express them")
+    elif hs and h0 is not None and (h := next(iter(hs)))[:2] != h0:
+        if isinstance(getattr(cfg, 'head_dim', None), int):
+            changes |= dict(num_attention_heads=h[0], head_dim=h[2]) | (dict(num_key_value_heads=h[1]) if hasattr(cfg, 'num_key_value_heads') else {})
+        else: notes.append(f"{type(cfg).__name__} derives the head size from hidden_size / num_attention_heads: {h[0]} heads of {h[2]} cannot be expressed")
+    if any(isinstance(m, (Scale, NoiseGate)) for m in hf.modules()): notes.append("a gate no layer absorbs stays as a bmrs Scale module")
+    if notes: plan['config'] = dict(expressible=False, note='; '.join(notes) + " — save it with bmrs.reduce.save_reduced and load it with load_reduced")
+    else:
+        for k, v in changes.items(): setattr(cfg, k, v)
+        plan['config'] = dict(expressible=True, changes=changes)
 
 # %% ../nbs/08_reduce.ipynb #490f726a
 def check_reduced(gated:nn.Module,      # the gated network
@@ -495,7 +905,7 @@ def check_reduced(gated:nn.Module,      # the gated network
     "Max |difference| of the eval-mode outputs (relative to max(1, |gated outputs|)); raises if above `atol`."
     modes = [(m, m.training) for m in (gated, reduced)]
     try:
-        with torch.no_grad(): y, z = gated.eval()(example_input), reduced.eval()(example_input)
+        with torch.no_grad(): y, z = _out(gated.eval()(example_input)), _out(reduced.eval()(example_input))
     finally:
         for m, t in modes: m.train(t)
     d = float((y - z).abs().max())/max(1., float(y.abs().max())) if y.numel() else 0.
@@ -663,12 +1073,43 @@ def compare(before:nn.Module,           # the gated network
     return EfficiencyReport(layers, totals, info)
 
 # %% ../nbs/08_reduce.ipynb #16a6e9d7
-def true_param_compression(model:nn.Module,         # a gated network
-                           gates_included:bool=True # count the gates' parameters in the total (as `param_compression` does)
+def true_param_compression(model:nn.Module,          # a gated network
+                           gates_included:bool=True, # count the gates' parameters in the total (as `param_compression` does)
+                           example_input=None        # a batch, as for `reduce`
                            ) -> float:
-    "Percentage of `model`'s parameters that `reduce` removes, counted on the reduced network."
+    "Percentage of `model`'s parameters that `reduce` removes, counted on the reduced network (builds it)."
     total = param_count(model, gates_included)
-    return 100*(total - param_count(reduce(model)))/total if total else 0.
+    return 100*(total - param_count(reduce(model, example_input)))/total if total else 0.
+
+# %% ../nbs/08_reduce.ipynb #c06c35ff
+def _count_after(m:nn.Module, e:dict) -> int:
+    "Parameters of layer `m` once plan entry `e` (kept 'out' / 'in' units) is applied, from the shapes alone."
+    o0, i0 = _dims(m)
+    o = len(e['out']) if e.get('out') is not None else o0
+    i = len(e['in']) if e.get('in') is not None else i0
+    n = 0
+    for pn, p in m.named_parameters(recurse=False):
+        if pn == 'bias' or isinstance(m, _BN) or isinstance(m, _CONV) and m.groups > 1: n += p.numel()//o0*o   # per output unit
+        elif pn == 'weight': n += p.numel()//(o0*i0)*o*i
+        else: n += p.numel()
+    return n
+
+def plan_removed_params(model:nn.Module,      # a gated network
+                        plan:dict,            # its reduction plan (`reduce(model).bmrs_plan`, or `_plan(model, x)`)
+                        gates_too:bool=True   # count the gates' parameters, which reduction folds away
+                        ) -> int:
+    "Parameters that `reduce` deletes when it applies `plan` to `model`, counted from shapes without cutting anything."
+    mods = dict(model.named_modules())
+    n = sum(param_count(mods[k]) - _count_after(mods[k], e) for k, e in plan['modules'].items())
+    return n + (param_count(model) - param_count(model, gates_too=False) if gates_too else 0)
+
+def reduced_param_compression(model:nn.Module,        # a gated network
+                              example_input=None,      # a batch, as for `reduce`
+                              gates_included:bool=True # count the gates' parameters in the total (as `param_compression` does)
+                              ) -> float:
+    "Percentage of `model`'s parameters that `reduce` removes, from its plan: exactly `true_param_compression`, nothing built."
+    total = param_count(model, gates_included)
+    return 100*plan_removed_params(model, _plan(model, example_input), gates_included)/total if total else 0.
 
 # %% ../nbs/08_reduce.ipynb #ff89a597
 _ARCH_FORMS = ('network', 'torchvision', 'transformers', 'builder')
@@ -679,17 +1120,17 @@ def _refuse(what, msg):
     "Raise the one-line `ValueError` of a refused arch."
     raise ValueError(f"{what}: {msg}")
 
-def _plain(v, what, key='arch'):
+def _plain_data(v, what, key='arch'):
     "Check that `v` is plain JSON data (scalars, lists, dicts with string keys) with only finite numbers."
     if v is None or isinstance(v, (bool, int, str)): return v
     if isinstance(v, float):
         if not math.isfinite(v): _refuse(what, f"refused value {key}={v!r}: numbers must be finite")
         return v
-    if isinstance(v, (list, tuple)): return [_plain(x, what, f"{key}[{i}]") for i, x in enumerate(v)]
+    if isinstance(v, (list, tuple)): return [_plain_data(x, what, f"{key}[{i}]") for i, x in enumerate(v)]
     if isinstance(v, dict):
         for k, x in v.items():
             if not (k is None or isinstance(k, (str, int, float))): _refuse(what, f"refused key {k!r} in {key}: keys must be strings or numbers")
-            _plain(x, what, f"{key}.{k}")
+            _plain_data(x, what, f"{key}.{k}")
         return v
     _refuse(what, f"refused value {key}={v!r}: only plain data (numbers, strings, lists, dicts) is allowed")
 
@@ -728,7 +1169,7 @@ def build_base(arch:dict,                 # how to build the network (plain data
                ) -> nn.Module:
     "The unreduced gated network described by `arch`; only allow-listed constructors are called, never code the data names."
     if not isinstance(arch, dict) or not arch: _refuse(what, f"arch must be a non-empty dict, got {arch!r}")
-    arch = json.loads(json.dumps(_plain(arch, what)))  # as stored in arch.json (number keys become strings)
+    arch = json.loads(json.dumps(_plain_data(arch, what)))  # as stored in arch.json (number keys become strings)
     forms = [k for k in _ARCH_FORMS if k in arch]
     if len(forms) != 1: _refuse(what, f"needs exactly one of {', '.join(map(repr, _ARCH_FORMS))}, got keys {sorted(arch)}")
     form, kw = forms[0], dict(arch)
@@ -780,7 +1221,7 @@ def save_reduced(model:nn.Module,          # a gated network (reduced here) or t
     red = reduce(model) if gates(model) else model
     plan = getattr(red, 'bmrs_plan', None)
     if plan is None: raise ValueError("model is neither gated nor the output of reduce(): no reduction plan to save")
-    if arch: _plain(arch, 'arch')
+    if arch: _plain_data(arch, 'arch')
     extra = dict(extra or {})
     for n in extra: safe_name(n, 'extra file name')
     if set(extra) & {_MANIFEST, 'arch.json', 'kept.json', *_WEIGHTS}: raise ValueError(f"extra files cannot replace {sorted(extra)}")
@@ -840,8 +1281,8 @@ def _check_plan(plan:dict, path:Path):
     for n, e in plan['modules'].items():
         if not (isinstance(e, dict) and idx(e.get('out')) and idx(e.get('in'))): bad(f"modules[{n!r}] is not {{'out': [...], 'in': [...]}}")
     for n, a in plan['attrs'].items():
-        if not (isinstance(a, dict) and set(a) <= {'num_attention_heads'} and all(isinstance(v, int) and v >= 0 for v in a.values())):
-            bad(f"attrs[{n!r}] sets {a!r}: only num_attention_heads (an integer) may be set")
+        if not (isinstance(a, dict) and set(a) <= _ATTRS and all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in a.values())):
+            bad(f"attrs[{n!r}] sets {a!r}: only {', '.join(sorted(_ATTRS))} (integers) may be set")
     for n, e in plan['gates'].items():
         if not (isinstance(e, dict) and idx(e.get('kept')) and e.get('kept') is not None and isinstance(e.get('n_units'), int)
                 and isinstance(e.get('axis'), int) and isinstance(e.get('fold'), list) and e['fold']
@@ -883,6 +1324,7 @@ def load_reduced(path,                      # directory written by `save_reduced
     except (ValueError, KeyError, IndexError, TypeError, RuntimeError) as e:
         raise FileError(f"reduction plan {str(p/'kept.json')!r} does not fit the network: {e}") from None
     _strip_hooks(model)
+    _update_config(model, dict(plan))
     w = p/m['weights']
     sd = _load_weights(w)
     own = model.state_dict()
@@ -903,7 +1345,7 @@ def reduce_and_report(model:nn.Module,       # trained gated network
                       per_layer:bool=True, threads:int|None=None, atol:float=1e-4):
     "Reduce `model`, save it and its efficiency report (`efficiency.json`, in the manifest) in `out_dir`; returns (reduced, report)."
     x = _example(example_input)
-    if arch: _plain(arch, 'arch')
+    if arch: _plain_data(arch, 'arch')
     check_writable(out_dir, 'reduced-model folder')  # before the work, not after
     red = reduce(model, _batch(x, 2), atol=atol)
     rep = compare(model, red, x, batch_sizes, n_warmup, n_repeat, per_layer, threads)
