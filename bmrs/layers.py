@@ -18,10 +18,10 @@ from .sampler import fast_sample, uniform32
 __all__ = ['DELTA_F', 'NOISE_PER', 'SAMPLERS', 'NoiseGate', 'GateLinks', 'LogUniformPruningLayer', 'LogUniformL2NormPruningLayer',
            'LogUniformApproximateDiracBMRPruningLayer', 'LogUniformCDFBMRPruningLayer', 'gates', 'model_kl',
            'prune_lowest', 'compress_model', 'unit_compression', 'unit_counts', 'set_gates_enabled', 'draw_all',
-           'set_sampler', 'fuse_gates', 'unfuse_gates', 'link_sequential', 'param_count', 'removed_params',
-           'param_compression', 'release_param_compression', 'zero_pruned_release', 'gather_pruning_layers',
-           'calculate_model_kl', 'compress', 'usable_neuron_pct', 'get_true_parameter_compression_percent', 'enable',
-           'disable']
+           'set_sampler', 'fuse_gates', 'unfuse_gates', 'use_sampler', 'link_sequential', 'param_count',
+           'removed_params', 'param_compression', 'release_param_compression', 'zero_pruned_release',
+           'gather_pruning_layers', 'calculate_model_kl', 'compress', 'usable_neuron_pct',
+           'get_true_parameter_compression_percent', 'enable', 'disable']
 
 # %% ../nbs/02_layers.ipynb #9f46cba3
 DELTA_F = ('eq8', 'release')          # BMRS_N's ΔF: the paper's Eq. 8 or the release's (+log(2π)/2)
@@ -389,6 +389,12 @@ def unfuse_gates(model:nn.Module) -> nn.Module:
     h = getattr(model, '_bmrs_fused', None)
     if h is not None: h.remove(); model._bmrs_fused = None
     return model
+
+def use_sampler(model:nn.Module, sampler:str='fast') -> nn.Module:
+    """How `model`'s gates draw training noise: 'fast' (the fast sampler, one draw for all gates: `fuse_gates`) or
+    'exact' (float64, each gate its own draw: the random stream the committed results were trained with)."""
+    set_sampler(model, sampler)
+    return fuse_gates(model) if sampler == 'fast' else unfuse_gates(model)
 
 # %% ../nbs/02_layers.ipynb #835c3cf3
 _WEIGHTED = (nn.Linear, nn.modules.conv._ConvNd)
