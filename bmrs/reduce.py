@@ -1163,11 +1163,8 @@ def _hf_config(cls, config, what):
     return cls.config_class.from_dict(config)
 
 # %% ../nbs/08_reduce.ipynb #5058f773
-def build_base(arch:dict,                 # how to build the network (plain data, as stored in arch.json)
-               builders:dict|None=None,   # {name: callable(**kwargs)}: the caller's own builders, named by `{"builder": name}`
-               what:str='arch'            # names `arch` in error messages (e.g. the arch.json path)
-               ) -> nn.Module:
-    "The unreduced gated network described by `arch`; only allow-listed constructors are called, never code the data names."
+def _arch_form(arch, what) -> tuple[str, str, dict]:
+    "(form, name, the other keys) of plain-data `arch`, checked: exactly one form, a name, only plain JSON data."
     if not isinstance(arch, dict) or not arch: _refuse(what, f"arch must be a non-empty dict, got {arch!r}")
     arch = json.loads(json.dumps(_plain_data(arch, what)))  # as stored in arch.json (number keys become strings)
     forms = [k for k in _ARCH_FORMS if k in arch]
@@ -1175,15 +1172,20 @@ def build_base(arch:dict,                 # how to build the network (plain data
     form, kw = forms[0], dict(arch)
     name = kw.pop(form)
     if not isinstance(name, str): _refuse(what, f"refused {form}={name!r}: expected a name")
-    if form == 'network':
-        if 'weights' in kw: _refuse(what, f"refused weights={kw['weights']!r}: arch must not name files (the saved weights replace the base's)")
-        if not isinstance(kw.get('gate', 'bmrs_n'), (str, type(None))): _refuse(what, f"refused gate={kw['gate']!r}: expected a criterion name")
-        if name == 'vit' and 'config' in kw:
-            from transformers import ViTForImageClassification
-            kw['config'] = _hf_config(ViTForImageClassification, kw['config'], what)
-        return build_model(name, **kw)
-    extra = set(kw) - {'kwargs', 'config', 'gates', 'logits'}
-    if extra: _refuse(what, f"refused key {sorted(extra)[0]!r} for the {form!r} form")
+    return form, name, kw
+
+# %% ../nbs/08_reduce.ipynb #db5f379e
+def _build_network(name:str, kw:dict, what) -> nn.Module:
+    "The 'network' form: one of the paper's networks by `bmrs.models.build_model` name, never with a weights file."
+    if 'weights' in kw: _refuse(what, f"refused weights={kw['weights']!r}: arch must not name files (the saved weights replace the base's)")
+    if not isinstance(kw.get('gate', 'bmrs_n'), (str, type(None))): _refuse(what, f"refused gate={kw['gate']!r}: expected a criterion name")
+    if name == 'vit' and 'config' in kw:
+        from transformers import ViTForImageClassification
+        kw = dict(kw, config=_hf_config(ViTForImageClassification, kw['config'], what))
+    return build_model(name, **kw)
+
+def _build_library(form:str, name:str, kw:dict, builders, what) -> nn.Module:
+    "The 'builder' (the caller's own, by name), 'torchvision' (by registry name) and 'transformers' (by class name, config as data) forms, before gates."
     fkw = kw.get('kwargs', {})
     if not isinstance(fkw, dict): _refuse(what, f"refused kwargs={fkw!r}: expected a dict")
     if form == 'builder':
@@ -1195,14 +1197,24 @@ def build_base(arch:dict,                 # how to build the network (plain data
         if name not in torchvision.models.list_models(): _refuse(what, f"refused torchvision model {name!r}: not in torchvision.models.list_models()")
         bad = sorted({'weights', 'weights_backbone'} & set(fkw))
         if bad: _refuse(what, f"refused kwargs.{bad[0]}={fkw[bad[0]]!r}: the saved weights replace the base's")
-        model = torchvision.models.get_model_builder(name)(**fkw)
-    else:
-        import transformers
-        cls = getattr(transformers, name, None) if name.isidentifier() else None
-        if not (isinstance(cls, type) and issubclass(cls, transformers.PreTrainedModel)):
-            _refuse(what, f"refused transformers class {name!r}: not a transformers PreTrainedModel class")
-        model = cls(_hf_config(cls, kw.get('config', {}), what), **fkw)
-    model = _add_gates_spec(model, kw.get('gates'), what)
+        return torchvision.models.get_model_builder(name)(**fkw)
+    import transformers
+    cls = getattr(transformers, name, None) if name.isidentifier() else None
+    if not (isinstance(cls, type) and issubclass(cls, transformers.PreTrainedModel)):
+        _refuse(what, f"refused transformers class {name!r}: not a transformers PreTrainedModel class")
+    return cls(_hf_config(cls, kw.get('config', {}), what), **fkw)
+
+# %% ../nbs/08_reduce.ipynb #15a0af14
+def build_base(arch:dict,                 # how to build the network (plain data, as stored in arch.json)
+               builders:dict|None=None,   # {name: callable(**kwargs)}: the caller's own builders, named by `{"builder": name}`
+               what:str='arch'            # names `arch` in error messages (e.g. the arch.json path)
+               ) -> nn.Module:
+    "The unreduced gated network described by `arch`; only allow-listed constructors are called, never code the data names."
+    form, name, kw = _arch_form(arch, what)
+    if form == 'network': return _build_network(name, kw, what)
+    extra = set(kw) - {'kwargs', 'config', 'gates', 'logits'}
+    if extra: _refuse(what, f"refused key {sorted(extra)[0]!r} for the {form!r} form")
+    model = _add_gates_spec(_build_library(form, name, kw, builders, what), kw.get('gates'), what)
     if kw.get('logits'):
         from bmrs.models import Logits
         model = Logits(model)
