@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 from fastcore.basics import patch
 from .methods import CRITERIA, release_classes, criterion_of, method_name
-from .layers import (DELTA_F, NOISE_PER, NoiseGate, gates, model_kl, compress_model, unit_compression, param_compression, release_param_compression, unit_counts,
+from .layers import (DELTA_F, NOISE_PER, SAMPLERS, NoiseGate, use_sampler, gates, model_kl, compress_model, unit_compression, param_compression, release_param_compression, unit_counts,
                          zero_pruned_release, removed_params)
 from . import data as bdata
 from .utils import seed_everything, resolve_device, git_commit, environment, evaluate, run_cli
@@ -89,6 +89,7 @@ class TrainConfig:
     precision: str = 'fp32'                      # autocast: 'fp32' (none), 'bf16' (CPU, CUDA) or 'fp16' (CUDA, with a gradient scaler)
     channels_last: bool = False                  # CNNs (lenet5, resnet18, resnet50): weights and images in channels-last memory format
     sync_bn: bool = False                        # several processes on CUDA: SyncBatchNorm (batch statistics over all ranks)
+    sampler: str = 'fast'                        # gates' training noise: 'fast' (float32 per example, one draw for all gates) or 'exact' (float64; records older than this option)
 
     def __post_init__(self):
         "Move the release's `mu_p_tilde` to the option it means for this criterion (`p1` for BMRS_U, else `mu_p`) unless that is set too."
@@ -132,7 +133,7 @@ class ConfigError(ValueError):
     "A training option that cannot work."
 
 CHOICES = dict(network=NETWORKS, dataset=DATASETS, kl_averaging=KL_AVERAGING, device=DEVICES, delta_f=DELTA_F,
-               noise_per=NOISE_PER, masks=MASKS, precision=PRECISIONS)   # option -> its values (pruning_class: `criterion_of`)
+               noise_per=NOISE_PER, masks=MASKS, precision=PRECISIONS, sampler=SAMPLERS)   # option -> its values (pruning_class: `criterion_of`)
 
 def _check_values(cfg:TrainConfig, bad):
     "The options that must name a known value or lie in a range (`bad(message)` raises)."
@@ -385,7 +386,8 @@ def _compress(model, cfg, percent=None, d:Dist=SINGLE):
 def config_of(record) -> TrainConfig:
     "The `TrainConfig` of a run record (`train`'s return value, or the path of its JSON)."
     names = {f.name for f in fields(TrainConfig)}
-    return TrainConfig(**{k: v for k, v in read_record(record)[0]['config'].items() if k in names})
+    cfg = read_record(record)[0]['config']
+    return TrainConfig(**({'sampler': 'exact'} | {k: v for k, v in cfg.items() if k in names}))   # before `sampler` existed: the exact path
 
 def _load_state(ck:Path) -> dict:
     "The state dict in checkpoint `ck` (tensors only: never unpickles code); `FileError` naming it if it is not one."
@@ -640,6 +642,7 @@ def _start(cfg:TrainConfig, splits, model, d:Dist, device, progress:dict|None):
     if splits is None: splits = bdata.load(cfg.dataset, cfg.data_root, split_seed=cfg.seed, limit=limit)
     splits = splits.to(device)
     if model is None: model = build(cfg, splits)
+    if gates(model): use_sampler(model, cfg.sampler)            # the fast sampler, one draw for all gates (or the exact path)
     if d.is_main: check_writable(cfg.metrics_dir, 'metrics_dir'); check_writable(cfg.output_dir, 'output_dir')   # before training, not after
     model = model.to(device)
     if cfg.channels_last: model = model.to(memory_format=torch.channels_last)
