@@ -486,6 +486,7 @@ def _group_check(DG, group, nz:dict, names:dict, heads:set=frozenset(), risky:bo
             bad |= set(it.root_idxs); why.append(f"removing them through {_RISKY[_risky(node)]} changes the outputs or the shapes "
                                                   "(sizes fixed in the network's code, a channel shuffle)"); continue
         if node.type in (O.CONCAT, O.SPLIT, O.ELEMENTWISE, O.RESHAPE, O.UNBIND, O.EXPAND, O.SLICE): continue
+        if node.type == O.PARAMETER: continue   # a per-channel parameter (layer scale): it loses the channel; an added one shows at its readers
         name = names.get(m, type(m).__name__)
         if (name, out) in heads:   # q / k / v outputs, o inputs: heads go whole (`_plan_heads`)
             bad |= set(it.root_idxs); why.append(f"they are attention-head channels of {name}: heads go whole"); continue
@@ -645,6 +646,7 @@ def _plan_graph_(model, plan, g, risky):
     a, DG, nz, names, attns = g['a'], g['DG'], g['nz'], g['names'], g['attns']
     heads = {(at[k], True) for at in attns for k in 'qkv'} | {(at['o'], False) for at in attns}
     hlayers = {n for n, _ in heads}
+    pnames = {id(p): n for n, p in a.named_parameters()}
     rem, reasons = {}, {}
     for n, e in plan['gates'].items():
         gate = model.get_submodule(n)
@@ -661,6 +663,9 @@ def _plan_graph_(model, plan, g, risky):
         for it in (DG.get_pruning_group(sc, fn, good) if good else []):
             m = it.dep.target.module
             if _risky(it.dep.target): plan.setdefault('risky', []).append(n)
+            if isinstance(m, nn.Parameter) and id(m) in pnames:   # a parameter outside any layer (layer scale)
+                d = next(u.pruning_dim for u in DG.unwrapped_parameters if u.parameters is m)
+                rem.setdefault((pnames[id(m)], ('param', d % m.dim())), set()).update(it.idxs); continue
             if m not in names: continue   # an operation, not a module
             if isinstance(m, Scale): ks = ('unit',)
             elif isinstance(m, _BN) or isinstance(m, _CONV) and m.groups > 1: ks = ('out',) if isinstance(m, _BN) else ('out', 'in')
@@ -668,6 +673,9 @@ def _plan_graph_(model, plan, g, risky):
             for k in ks: rem.setdefault((names[m], k), set()).update(it.idxs)
     mods = dict(a.named_modules())
     for (name, k), r in rem.items():
+        if isinstance(k, tuple):
+            size = a.get_parameter(name).shape[k[1]]
+            plan.setdefault('params', {})[name] = dict(dim=k[1], kept=[i for i in range(size) if i not in r]); continue
         if k == 'unit': plan['gates'][name]['kept'] = [i for i in range(plan['gates'][name]['n_units']) if i not in r]; continue
         size = _dims(mods[name])[0 if k == 'out' else 1]
         plan['modules'].setdefault(name, {})[k] = [i for i in range(size) if i not in r]
@@ -807,6 +815,10 @@ def _apply_plan(model:nn.Module, plan:dict, scales:dict|None=None) -> nn.Module:
     missing = [n for n in list(plan['modules']) + list(plan['gates']) if n not in mods]
     if missing: raise ValueError(f"the plan names modules this network does not have: {missing[:5]}")
     for n, e in plan['modules'].items(): _slice(mods[n], e.get('out'), e.get('in'))
+    for n, e in plan.get('params', {}).items():   # parameters outside any layer (layer scale)
+        owner, _, attr = n.rpartition('.')
+        p = model.get_parameter(n)
+        setattr(model.get_submodule(owner) if owner else model, attr, _take(p, torch.tensor(e['kept'], dtype=torch.long, device=p.device), e['dim']))
     for n, attrs in plan['attrs'].items():
         for k, v in attrs.items(): setattr(mods[n], k, v)
     for n, e in plan['gates'].items():
@@ -1101,6 +1113,9 @@ def plan_removed_params(model:nn.Module,      # a gated network
     "Parameters that `reduce` deletes when it applies `plan` to `model`, counted from shapes without cutting anything."
     mods = dict(model.named_modules())
     n = sum(param_count(mods[k]) - _count_after(mods[k], e) for k, e in plan['modules'].items())
+    for k, e in plan.get('params', {}).items():
+        p = model.get_parameter(k)
+        n += p.numel() - p.numel()//p.shape[e['dim']]*len(e['kept'])
     return n + (param_count(model) - param_count(model, gates_too=False) if gates_too else 0)
 
 def reduced_param_compression(model:nn.Module,        # a gated network
@@ -1292,6 +1307,9 @@ def _check_plan(plan:dict, path:Path):
     def idx(v): return v is None or isinstance(v, list) and all(isinstance(i, int) and not isinstance(i, bool) and i >= 0 for i in v)
     for n, e in plan['modules'].items():
         if not (isinstance(e, dict) and idx(e.get('out')) and idx(e.get('in'))): bad(f"modules[{n!r}] is not {{'out': [...], 'in': [...]}}")
+    for n, e in plan.get('params', {}).items():
+        if not (isinstance(e, dict) and isinstance(e.get('dim'), int) and idx(e.get('kept')) and e.get('kept') is not None):
+            bad(f"params[{n!r}] is not {{'dim': int, 'kept': [...]}}")
     for n, a in plan['attrs'].items():
         if not (isinstance(a, dict) and set(a) <= _ATTRS and all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in a.values())):
             bad(f"attrs[{n!r}] sets {a!r}: only {', '.join(sorted(_ATTRS))} (integers) may be set")

@@ -328,3 +328,38 @@ def test_bert_save_reduced(tmp_path):
     back = load_reduced(tmp_path/'m', base=copy.deepcopy(net))
     with torch.no_grad(): torch.testing.assert_close(back(x).logits, net(x).logits, rtol=1e-5, atol=1e-5)
     assert back.bert.encoder.layer[0].attention.self.num_attention_heads == 2
+
+
+def test_gpt2_mlp_round_trip(tmp_path):
+    "Only MLP units removed, the same number in every layer: n_inner follows, save_pretrained / from_pretrained round-trip."
+    import transformers as t
+    torch.manual_seed(0)
+    net = t.GPT2LMHeadModel(t.GPT2Config(vocab_size=50, n_embd=32, n_layer=2, n_head=4, n_positions=16))
+    gate_mlp(net, 'mlp.c_fc')
+    mask_half(net)
+    x = torch.randint(0, 50, (2, 7))
+    red = check(net, x, min_share=1.)
+    assert red.config.n_inner == 64 and red.bmrs_plan['config'] == dict(expressible=True, changes={'n_inner': 64})
+    red.save_pretrained(tmp_path)
+    back = t.GPT2LMHeadModel.from_pretrained(tmp_path).eval()
+    with torch.no_grad(): torch.testing.assert_close(back(x).logits, net(x).logits, rtol=1e-5, atol=1e-5)
+
+
+class LayerScale(nn.Module):
+    "conv + BN + gate, multiplied by a learned per-channel scale (a parameter of the network, not of a layer), then a conv."
+    def __init__(self):
+        super().__init__()
+        self.conv, self.bn = nn.Conv2d(3, 6, 3, padding=1), gated_bn(6)
+        self.gamma = nn.Parameter(torch.rand(6, 1, 1) + .5)
+        self.out, self.head = nn.Conv2d(6, 4, 1), nn.Linear(4, 5)
+    def forward(self, x): return self.head(self.out(F.relu(self.bn(self.conv(x)))*self.gamma).mean((2, 3)))
+
+
+def test_layer_scale(tmp_path):
+    torch.manual_seed(0)
+    net = mask_half(LayerScale())
+    red = check(net, X, min_share=1.)
+    assert red.gamma.shape == (3, 1, 1) and red.bmrs_plan['params']['gamma']['dim'] == 0
+    save_reduced(red, tmp_path/'m')   # the plan's parameter entry rebuilds the same network
+    back = load_reduced(tmp_path/'m', base=copy.deepcopy(net))
+    with torch.no_grad(): torch.testing.assert_close(back(X), net(X), rtol=1e-5, atol=1e-5)
