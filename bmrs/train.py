@@ -414,6 +414,7 @@ def load_run(record, checkpoint=None) -> tuple[nn.Module, TrainConfig]:
     except RuntimeError as e:
         raise FileError(f"checkpoint {str(ck)!r} does not fit run {cfg.name}-seed{cfg.seed}'s network: "
                         f"{str(e).splitlines()[0]}") from None
+    if gates(model): use_sampler(model, cfg.sampler)            # training on from here draws as the run did
     return model.eval(), cfg
 
 # %% ../nbs/05_train.ipynb #3f3ba4f3
