@@ -814,6 +814,9 @@ def _apply_plan(model:nn.Module, plan:dict, scales:dict|None=None) -> nn.Module:
     mods = dict(model.named_modules())
     missing = [n for n in list(plan['modules']) + list(plan['gates']) if n not in mods]
     if missing: raise ValueError(f"the plan names modules this network does not have: {missing[:5]}")
+    params = dict(model.named_parameters())
+    missing = [n for n in plan.get('params', {}) if n not in params]
+    if missing: raise ValueError(f"the plan names parameters this network does not have: {missing[:5]}")
     for n, e in plan['modules'].items(): _slice(mods[n], e.get('out'), e.get('in'))
     for n, e in plan.get('params', {}).items():   # parameters outside any layer (layer scale)
         owner, _, attr = n.rpartition('.')
