@@ -109,13 +109,17 @@ def mu_c(self:NoiseGate): return self.mu.clamp(self.a, self.b) if self.clamp_mu 
 
 @patch
 def expected(self:NoiseGate):
-    "E[theta] per unit, from the current parameters (cached until they change, and only outside autograd)."
-    key = (self.mu._version, self.logsigma._version, self.mu.data_ptr(), self.logsigma.data_ptr(), self.mu.device)
+    """E[theta] per unit, from the current parameters (cached until their values change, and only outside autograd).
+    The cache compares values, not version counters: fused optimisers (e.g. `AdamW(fused=True)`) update parameters
+    without bumping `_version`, which left a stale E[θ] in evaluation."""
     if torch.is_grad_enabled() and (self.mu.requires_grad or self.logsigma.requires_grad):
         return expected_theta(self.mu_c, self.sigma, self.a, self.b)
-    if self._cache is None or self._cache[0] != key:
-        self._cache = (key, expected_theta(self.mu_c, self.sigma, self.a, self.b).detach())
-    return self._cache[1]
+    mu, ls, c = self.mu.detach(), self.logsigma.detach(), self._cache
+    same = (c is not None and c[0].shape == mu.shape and c[0].device == mu.device and c[2] == (self.a, self.b, self.clamp_mu)
+            and torch.equal(c[0], mu) and torch.equal(c[1], ls))
+    if not same: self._cache = (mu.clone(), ls.clone(), (self.a, self.b, self.clamp_mu), expected_theta(self.mu_c, self.sigma, self.a, self.b).detach())
+    return self._cache[3]
+
 
 # %% ../nbs/02_layers.ipynb #883d039c
 def _uniform(*size, device):
