@@ -286,7 +286,9 @@ def coupled_groups(model:nn.Module,      # the (plain) network
         for t, h, idxs in (d for n in ns for d in deps.get(n, [])):
             if not isinstance(t, _WEIGHTED) or any(t is p for p in prod) or any(t is c for c, _ in cons): continue
             if dg.is_out_channel_pruning_fn(h): prod.append(t)
-            elif dg.is_in_channel_pruning_fn(h) and len(idxs) % k == 0 and getattr(t, 'groups', 1) == 1: cons.append((t, len(idxs)//k))
+            elif (dg.is_in_channel_pruning_fn(h) and len(idxs) % k == 0 and getattr(t, 'groups', 1) == 1
+                  and _n_in(t) == len(idxs) and idxs == list(range(len(idxs)))):   # it reads these channels only, in order
+                cons.append((t, len(idxs)//k))
         out.append((ns, prod, cons))
     return out
 
