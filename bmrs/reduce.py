@@ -1375,12 +1375,22 @@ def reduce_and_report(model:nn.Module,       # trained gated network
                       out_dir,               # directory to write
                       arch:dict|None=None,   # how to rebuild the unreduced base (see `build_base`)
                       batch_sizes=(1, 64), n_warmup:int=3, n_repeat:int=20,
-                      per_layer:bool=True, threads:int|None=None, atol:float=1e-4):
-    "Reduce `model`, save it and its efficiency report (`efficiency.json`, in the manifest) in `out_dir`; returns (reduced, report)."
+                      per_layer:bool=True, threads:int|None=None, atol:float=1e-4,
+                      kernel_batches=(1, 64, 1024)): # batch sizes of the kernel-choice latency table (() for none)
+    """Reduce `model`, save it and its efficiency report (`efficiency.json`, in the manifest) in `out_dir`; returns (reduced, report).
+    The report's `latency_ms` times the unpruned, masked and reduced networks, and the reduced one under the kernels
+    `fastest_kernels` measured fastest at batch 64 (`kernels`: oneDNN on / off, channels_last), at `kernel_batches`."""
     x = _example(example_input)
     if arch: _plain_data(arch, 'arch')
     check_writable(out_dir, 'reduced-model folder')  # before the work, not after
     red = reduce(model, _batch(x, 2), atol=atol)
     rep = compare(model, red, x, batch_sizes, n_warmup, n_repeat, per_layer, threads)
+    if kernel_batches:
+        from bmrs.utils import fastest_kernels, latency_table, as_batch
+        with _threads(threads):
+            tuned = fastest_kernels(red, as_batch(x, 64), n_warmup, n_repeat)
+            lt = latency_table(dict(unpruned=_unpruned(model), masked=model, reduced=red, reduced_kernels=tuned), x, kernel_batches, n_warmup, n_repeat)
+        rep.info['latency_ms'] = {k: {c[3:]: round(float(v), 4) for c, v in r.items()} for k, r in lt.to_dict('index').items()}
+        rep.info['kernels'] = dict(mkldnn=tuned.mkldnn, channels_last=tuned.channels_last)
     save_reduced(red, out_dir, arch, extra={'efficiency.json': rep.to_json()})
     return red, rep
