@@ -21,7 +21,7 @@ from .utils import evaluate, run_cli
 
 # %% ../nbs/15_demo.ipynb #c49fd02f
 DEMO = dict(network='lenet5', dataset='mnist', pruning_class='bmrs_n', delta_f='release', learning_rate=5e-3,
-            batch_size=128, n_epochs=6, fine_tune_epochs=1, save_reduced=True, run_name='demo', overwrite=True)
+            batch_size=128, n_epochs=8, fine_tune_epochs=1, save_reduced=True, run_name='demo', overwrite=True)
 
 def demo_config(out='runs/demo', # folder for the record, per-epoch CSV, checkpoint, reduced model and figure
                 data_root=None, # data folder (default $BMRS_DATA_ROOT, else ./data)

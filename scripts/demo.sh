@@ -1,12 +1,11 @@
 #!/usr/bin/env bash
-# A small real demo on a fresh machine: fetch MNIST, train LeNet5 with BMRS_N gates and continuous pruning
-# (Algorithm 1) on 6,000 images for 5 epochs on the CPU (about 3 minutes), and print the result. A rerun with other
-# options (scripts/demo.sh --delta_f release ...) replaces the previous demo run (--overwrite).
+# The README's first command: on a fresh machine, create .venv, fetch MNIST and run `bmrs-demo` — LeNet5 trained with
+# BMRS_N gates (the release's ΔF) and continuous pruning, physically reduced; prints accuracy, parameters, MACs and
+# latency before → after and writes the run record, the reduced model and demo.png under runs/demo/ (a rerun replaces
+# them). Extra options go to bmrs-demo (bmrs-demo --help), e.g. --epochs 4 --limit 12000 for a quicker look.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 export PATH="$PWD/.venv/bin:$PATH"
 bmrs-data fetch mnist --root data
-bmrs-train --metrics_dir runs/demo/metrics --output_dir runs/demo/output --run_name demo \
-  --network lenet5 --dataset mnist --pruning_class LogUniformApproximateDiracBMRPruningLayer \
-  --batch_size 128 --learning_rate 1.4e-3 --n_epochs 5 --fine_tune_epochs 1 --limit 6000 --data_root data --overwrite "$@"
+bmrs-demo --data_root data --out runs/demo "$@"
