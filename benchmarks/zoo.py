@@ -8,7 +8,7 @@ one subset), then physically reduced by `bmrs.reduce.reduce` and, beside it, by 
     python benchmarks/zoo.py --networks resnet18 hf_bert --size 64 --reps 5
 
 Latency: batch 1, one thread, the plain unpruned network and the reduced one timed interleaved (`--reps` rounds), medians."""
-import argparse, copy, datetime, json, math, os, platform, statistics, sys, time, traceback, warnings
+import argparse, contextlib, copy, datetime, json, math, os, platform, signal, statistics, sys, time, traceback, warnings
 from pathlib import Path
 import torch
 from torch import nn
@@ -110,6 +110,16 @@ def timed(models:list, x, reps:int):
                 t = time.perf_counter(); m(x); ts[i].append(1e3*(time.perf_counter() - t))
     return [statistics.median(t) for t in ts]
 
+LIMIT_S = 300   # seconds one step (reduce, or Torch-Pruning) may take on one network (--limit)
+
+@contextlib.contextmanager
+def deadline(what):
+    "Raise TimeoutError in the block after `LIMIT_S` seconds (SIGALRM; the main thread)."
+    def stop(signum, frame): raise TimeoutError(f"{what} took longer than {LIMIT_S} s: stopped")
+    old = signal.signal(signal.SIGALRM, stop); signal.alarm(LIMIT_S)
+    try: yield
+    finally: signal.alarm(0); signal.signal(signal.SIGALRM, old)
+
 def rel_diff(y, z): return float((y - z).abs().max())/max(1., float(y.abs().max()))
 
 def run(name, size, reps, seed=0):
@@ -136,7 +146,7 @@ def run(name, size, reps, seed=0):
     row['param_compression_links'] = param_compression(u)
     row['macs_before'] = macs(plain, x)[0]
     try:
-        r = reduce(u, x, atol=math.inf)
+        with deadline('reduce'): r = reduce(u, x, atol=math.inf)
         with torch.no_grad(): row['logit_diff'] = rel_diff(y, r(x))
         row['removed'] = removed(plc, r)
         row['params_after'], row['macs_after'] = param_count(r), macs(r, x)[0]
@@ -148,7 +158,7 @@ def run(name, size, reps, seed=0):
         row['reduce_error'] = f"{type(e).__name__}: {str(e)[:300]}"
     try:
         p = copy.deepcopy(u)
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), deadline('Torch-Pruning'):
             warnings.simplefilter('ignore'); btp.prune(p, x)
         with torch.no_grad(): row['tp_logit_diff'] = rel_diff(y, p(x))
         row['tp_removed'] = removed(plc, p)
@@ -182,12 +192,15 @@ def markdown(rows, header):
     return '\n'.join(out) + '\n'
 
 def main(argv=None):
+    global LIMIT_S
     ap = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     ap.add_argument('--networks', nargs='+', default=list(NETWORKS), choices=NETWORKS)
     ap.add_argument('--size', type=int, default=224, help="torchvision CNNs' input height = width (vit_b_16: always 224)")
     ap.add_argument('--reps', type=int, default=5, help='interleaved latency rounds')
     ap.add_argument('--out', default='results/zoo')
+    ap.add_argument('--limit', type=int, default=300, help='seconds reduce (and Torch-Pruning) may take on one network')
     a = ap.parse_args(argv)
+    LIMIT_S = a.limit
     torch.set_num_threads(1)
     out = Path(a.out); out.mkdir(parents=True, exist_ok=True)
     rows = []
