@@ -134,6 +134,9 @@ def _fast(g, x):
 
 def _draw(g, n, x):
     "theta (n, g.n_units) for gate `g`: the fast sampler's float32 draw or the exact path's float64 one."
+    if 'meta' in (x.device.type, g.mu.device.type):   # the fast sampler's checks would fail on .item(): say what is wrong
+        raise ValueError("tensors on the meta device hold no values to compute with: "
+                         "materialise the model first (model.to_empty(device=...), then load its weights)")
     if _fast(g, x): return fast_sample(g.mu_c, g.sigma, uniform32(n, g.n_units, device=x.device), g.a, g.b)
     u = _uniform(n, g.n_units, device=x.device)
     return sample_theta(g.mu_c.to(u.dtype), g.sigma.to(u.dtype), u, g.a, g.b)
