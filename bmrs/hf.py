@@ -65,12 +65,6 @@ class _NoisePerRank(TrainerCallback):
     def on_train_begin(self, args, state, control, **kwargs):
         if args.world_size > 1: torch.manual_seed(args.seed + args.process_index)
 
-class _FreshGates(TrainerCallback):
-    "After each optimiser step, bump the version of every gate parameter, so that no cached E[θ] survives a fused optimiser's update."
-    def on_optimizer_step(self, args, state, control, model=None, **kwargs):
-        with torch.no_grad():
-            for g in gates(model): g.mu.add_(0); g.logsigma.add_(0)
-
 # %% ../nbs/12_hf.ipynb #c506c3b4
 KL_AVERAGING = ('sum', 'mean', 'elbo')
 
@@ -90,7 +84,7 @@ class BMRSTrainer(Trainer):
         if ta is not None and ta.data_seed is None: ta.data_seed = ta.seed  # the data order must not follow the per-rank seed
         super().__init__(*args, **kwargs)
         self.kl_averaging, self.n_data, self.kl_weight, self.last_kl = kl_averaging, n_data, float(kl_weight), None
-        self.add_callback(_NoisePerRank()); self.add_callback(_FreshGates())
+        self.add_callback(_NoisePerRank())
 
 # %% ../nbs/12_hf.ipynb #9eda6aa1
 def _size(ds) -> int:
