@@ -50,10 +50,11 @@ def plot_demo(summary:list[dict], # `gate_summary` of the trained network
     names = [r['gate'] for r in summary]
     kept = [r['kept'] for r in summary]; pruned = [r['total'] - r['kept'] for r in summary]
     a1.bar(names, kept, label='kept', color='C2'); a1.bar(names, pruned, bottom=kept, label='pruned', color='0.8')
-    a1.set_ylabel('units'); a1.set_title('units kept per gate'); a1.legend(); a1.tick_params(axis='x', rotation=30)
-    df = [v for r in summary for v in r['delta_f'] if math.isfinite(v)]
-    a2.hist(df, bins=40, color='C0'); a2.axvline(0, color='k', ls='--', lw=1)
-    a2.set_xlabel('ΔF (≥ 0: pruned)'); a2.set_ylabel('units'); a2.set_title('ΔF per unit')
+    a1.set_ylabel('units'); a1.set_xlabel('gate (its module name)'); a1.set_title('units kept per gate'); a1.legend(); a1.tick_params(axis='x', rotation=30)
+    # ΔF spans several orders of magnitude (kept units: -1e3 and below; pruned ones: about 0): a signed log scale
+    df = [math.copysign(math.log10(1 + abs(v)), v) for r in summary for v in r['delta_f'] if math.isfinite(v)]
+    a2.hist(df, bins=40, color='C0', log=True); a2.axvline(0, color='k', ls='--', lw=1)
+    a2.set_xlabel('sign(ΔF) · log10(1 + |ΔF|)   (≥ 0: pruned)'); a2.set_ylabel('units'); a2.set_title('ΔF per unit')
     if title: fig.suptitle(title)
     fig.tight_layout()
     with atomic_path(path) as tmp: fig.savefig(tmp, format='png', dpi=110, metadata={'Software': None})
