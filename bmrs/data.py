@@ -344,6 +344,7 @@ def _sha256_files(files, root):
 def _preprocess(name, x):
     return scale_grey(x, DATASETS[name].image_size) if DATASETS[name].in_channels == 1 else scale_rgb(x)
 
+# %% ../nbs/04_data.ipynb #38354027
 def load_preprocessed(name:str, # dataset name, one of `DATASETS`
                       root:str|Path='data', # data folder
                       download:bool=False, # download it (internet) if it is not under `root`

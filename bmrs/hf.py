@@ -132,6 +132,7 @@ def _sync_masks(model:nn.Module):
     if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
         for g in gates(model): dist.broadcast(g.mask, src=0)
 
+# %% ../nbs/12_hf.ipynb #0c79015a
 class BMRSCallback(TrainerCallback):
     "Compress the gates every `every` epochs and at the end, log unit and parameter compression, then reduce and save the network."
     def __init__(self,

@@ -99,6 +99,7 @@ class Gated(nn.Sequential):
     @property
     def gate(self): return self[1]
 
+# %% ../nbs/03_models.ipynb #d7d2582b
 _WEIGHTED = (nn.Linear, nn.modules.conv._ConvNd)
 _DROPOUTS = (nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d, nn.AlphaDropout)
 # the one table of unit-wise modules with f(0) = 0 in eval mode (gate links here, `bmrs.reduce`'s analysis)
@@ -112,6 +113,7 @@ _POOLS = (nn.modules.pooling._MaxPoolNd, nn.modules.pooling._AvgPoolNd,
 _ZERO_PRESERVING = ZERO_PRESERVING + (nn.Flatten, NoiseGate) + _POOLS   # what the link walks look past
 _BN = nn.modules.batchnorm._BatchNorm
 
+# %% ../nbs/03_models.ipynb #d9f03f5b
 def _is_conv1d(m:nn.Module) -> bool:
     "Is `m` transformers' `Conv1D` (GPT-2's linear layer: weight stored as (in, out), `nf` outputs)?"
     return type(m).__name__ == 'Conv1D' and type(m).__module__.startswith('transformers') and hasattr(m, 'nf')
@@ -321,6 +323,7 @@ def _add_head_gates(model, todo, gate, n_heads, gate_kwargs):
         if isinstance(g, NoiseGate) and isinstance(m, nn.Linear): g.links.sinks = [(m, _in_out(m)[0]//h)]
     return model
 
+# %% ../nbs/03_models.ipynb #900ebe5c
 def add_gates(model:nn.Module,
               after=(nn.BatchNorm2d,),  # module type(s), a predicate `f(name, module) -> bool`, or a preset: 'cnn', 'mlp', 'heads'
               gate='bmrs_n',            # see `make_gate`; None: return `model` unchanged

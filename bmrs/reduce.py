@@ -471,6 +471,7 @@ def _risky(node):
     if type(getattr(node, 'grad_fn', None)).__name__ in ('TransposeBackward0', 'PermuteBackward0'): return 'transpose'
     return None
 
+# %% ../nbs/08_reduce.ipynb #c32f7dae
 def _group_check(DG, group, nz:dict, names:dict, heads:set=frozenset(), risky:bool=True) -> tuple[set, list]:
     "(root units of Torch-Pruning `group` that cannot be removed exactly, the reasons); `heads`: (layer, is output) pairs left to `_plan_heads`; `risky`: may units pass a split, chunk, reshape or transpose (a removal tried by building it)?"
     from torch_pruning.ops import OPTYPE as O
@@ -641,6 +642,7 @@ def _plan_graph(model:nn.Module, plan:dict, example_input, risky=None, g:dict|No
     g = g or _graph(model, example_input)
     with _tp_concat_guard(): return _plan_graph_(model, plan, g, risky)
 
+# %% ../nbs/08_reduce.ipynb #3d4acadb
 def _plan_graph_(model, plan, g, risky):
     "`_plan_graph`'s work, on `g = _graph(...)`."
     a, DG, nz, names, attns = g['a'], g['DG'], g['nz'], g['names'], g['attns']
@@ -730,6 +732,7 @@ def _builds_exactly(model:nn.Module, plan:dict, x) -> bool:
         return check_reduced(model, _build(model, p), x, 1e-5) <= 1e-5
     except (RuntimeError, ValueError, AssertionError, IndexError, TypeError): return False
 
+# %% ../nbs/08_reduce.ipynb #082ebd50
 def _plan(model:nn.Module, example_input:Tensor|None=None):
     "The reduction plan of (gated) `model`: kept indices per layer and gate, fold targets, attribute changes, reasons."
     mods = dict(model.named_modules())

@@ -347,6 +347,7 @@ def run_path(rec:dict, key:str, base=None) -> Path:
     tries = [Path(os.path.normpath(Path(b)/p)) for b in (base, rec['config'].get('metrics_dir')) if b is not None] + [p]
     return next((t for t in tries if t.exists()), tries[0])
 
+# %% ../nbs/05_train.ipynb #c95843f5
 def verify_run_files(rec:dict, base=None, keys=None):
     "`FileError` naming the first of the record's files (`keys`, default all) that is missing or differs from its recorded SHA-256."
     digests = rec.get('sha256') or {}
