@@ -88,9 +88,6 @@ class KernelChoice(nn.Module):
     def extra_repr(self): return f"mkldnn={self.mkldnn}, channels_last={self.channels_last}"
 
 # %% ../nbs/00b_utils.ipynb #68f01932
-def _sync(x):
-    if x.device.type == 'cuda': torch.cuda.synchronize(x.device)
-
 def interleaved_ms(fns:dict, # name -> callable of no arguments
                    n_warmup:int=3, # untimed calls of each first
                    n_repeat:int=20, # timed calls of each, interleaved call by call
@@ -114,6 +111,12 @@ def as_batch(x:torch.Tensor, # example inputs (at least one)
     if len(x) < 1: raise ValueError("as_batch needs at least one example input")
     return x.repeat(-(-n//len(x)), *([1]*(x.dim() - 1)))[:n].contiguous()
 
+def _infer(m, x):
+    "A call of `m(x)` under inference mode, no arguments: what `interleaved_ms` times."
+    def f():
+        with torch.inference_mode(): m(x)
+    return f
+
 # %% ../nbs/00b_utils.ipynb #364df524
 def fastest_kernels(model:nn.Module, # a network (e.g. a reduced one); put in eval mode
                     x:torch.Tensor, # an example batch, at the batch size that matters
@@ -126,11 +129,7 @@ def fastest_kernels(model:nn.Module, # a network (e.g. a reduced one); put in ev
     cands = [(True, False), (False, False)]
     if x.dim() == 4 and any(isinstance(m, nn.Conv2d) for m in model.modules()): cands += [(True, True), (False, True)]
     wrapped = {c: KernelChoice(copy.deepcopy(model) if c[1] else model, *c) for c in cands}
-    def call(w): 
-        def f():
-            with torch.inference_mode(): w(x)
-        return f
-    ms = interleaved_ms({c: call(w) for c, w in wrapped.items()}, n_warmup, n_repeat, x.device)
+    ms = interleaved_ms({c: _infer(w, x) for c, w in wrapped.items()}, n_warmup, n_repeat, x.device)
     best = min(ms, key=ms.get)
     choice = wrapped[best]
     choice.timings = {f"mkldnn={c[0]}, channels_last={c[1]}": v for c, v in ms.items()}
@@ -143,16 +142,16 @@ def latency_table(models:dict, # name -> network (e.g. plain, masked, reduced)
                  ):
     "Median latency (ms, eval mode, inference mode) of each network at each batch size: a DataFrame, one row per network."
     import pandas as pd
-    for m in models.values(): m.eval()
+    was = {k: m.training for k, m in models.items()}
     rows = {k: {} for k in models}
-    for b in batch_sizes:
-        xb = as_batch(x, b)
-        def call(m):
-            def f():
-                with torch.inference_mode(): m(xb)
-            return f
-        for k, v in interleaved_ms({k: call(m) for k, m in models.items()}, n_warmup, n_repeat, x.device).items():
-            rows[k][f"ms_b{b}"] = v
+    try:
+        for m in models.values(): m.eval()
+        for b in batch_sizes:
+            xb = as_batch(x, b)
+            for k, v in interleaved_ms({k: _infer(m, xb) for k, m in models.items()}, n_warmup, n_repeat, x.device).items():
+                rows[k][f"ms_b{b}"] = v
+    finally:
+        for k, m in models.items(): m.train(was[k])   # the caller's networks stay in the mode they were in
     return pd.DataFrame.from_dict(rows, orient='index')
 
 # %% ../nbs/00b_utils.ipynb #0d0fc442
