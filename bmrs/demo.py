@@ -16,7 +16,7 @@ from .data import load as load_data
 from .files import check_writable
 from .layers import gates
 from .reduce import load_reduced
-from .train import TrainConfig, train, load_run, read_record, run_path
+from .train import TrainConfig, train, load_run, read_record, run_path, config_of
 from .utils import evaluate, run_cli
 
 # %% ../nbs/15_demo.ipynb #c49fd02f
@@ -74,7 +74,7 @@ def demo_summary(record, # path of the run's record (JSON)
     red_dir = run_path(rec, 'reduced', base)
     net = load_reduced(red_dir)
     rep = json.loads((red_dir/'efficiency.json').read_text())
-    cfg = TrainConfig(**{k: v for k, v in rec['config'].items() if k in TrainConfig.__dataclass_fields__})
+    cfg = config_of(rec)
     test = load_data(cfg.dataset, cfg.data_root, split_seed=cfg.seed, limit=cfg.limit).test
     acc = evaluate(net, test, 'cpu')['top1']
     m = rec['metrics']
@@ -103,7 +103,7 @@ def demo(out='runs/demo', # folder for every file of the demo
     cfg = demo_config(out, data_root, progress=progress, **overrides)
     t0 = time.perf_counter()
     train(cfg)
-    record = Path(cfg.metrics_dir)/f"{cfg.name}-seed{cfg.seed}.json"
+    record = cfg.metrics_path
     model, _ = load_run(record)
     s = demo_summary(record)
     fig = plot_demo(gate_summary(model), Path(out)/'demo.png',

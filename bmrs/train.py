@@ -16,7 +16,7 @@ from tqdm.auto import tqdm
 from fastcore.basics import patch
 from .methods import CRITERIA, release_classes, criterion_of, method_name
 from .layers import (DELTA_F, NOISE_PER, SAMPLERS, NoiseGate, use_sampler, gates, model_kl, compress_model, unit_compression, param_compression, release_param_compression, unit_counts,
-                         zero_pruned_release, removed_params)
+                         zero_pruned_release, removed_params, param_count)
 from . import data as bdata
 from .utils import seed_everything, resolve_device, git_commit, environment, evaluate, run_cli
 from .distributed import (Dist, SINGLE, dist_env, rank_device, init_distributed, close_distributed, shard_batches,
@@ -473,7 +473,7 @@ def run_metrics(model:nn.Module, # the tested network (best checkpoint)
                ) -> dict:
     "The record's metrics: accuracy, unit and parameter compression (ours; the release's count as `param_compression_release`), parameter counts, units kept per layer, times."
     gated = bool(gates(model))
-    removed, total = removed_params(model) if gated else (0, sum(p.numel() for p in model.parameters() if p.requires_grad))
+    removed, total = removed_params(model) if gated else (0, param_count(model, trainable=True))
     gate_params = sum(2*g.n_units for g in gates(model))
     metrics = dict(val_top1=val['top1'], val_top5=val['top5'], test_top1=test['top1'], test_top5=test['top5'],
                    unit_compression=unit_compression(model), param_compression=param_compression(model) if gated else 0.,
