@@ -65,12 +65,12 @@ def place(name, m, x):
 
 def _width(mod):
     "Output units of a (possibly reduced) gated layer, or None."
-    from bmrs.models import HeadGated, _is_conv1d
+    from bmrs.models import HeadGated, is_conv1d
     if isinstance(mod, nn.Sequential) and len(mod) and not isinstance(mod, HeadGated): mod = mod[0]
     if isinstance(mod, nn.modules.batchnorm._BatchNorm): return mod.num_features
     if isinstance(mod, nn.Linear): return mod.out_features
     if isinstance(mod, nn.modules.conv._ConvNd): return mod.out_channels
-    if _is_conv1d(mod): return mod.nf
+    if is_conv1d(mod): return mod.nf
     return None
 
 def _heads(mod, head_dim):

@@ -4,7 +4,7 @@
 
 # %% ../nbs/03_models.ipynb #3401c6c9
 from __future__ import annotations
-import copy, inspect, re, warnings
+import copy, inspect, re, sys, warnings
 from pathlib import Path
 import torch
 from torch import nn
@@ -15,8 +15,8 @@ from .methods import check_criterion, release_classes
 
 # %% auto #0
 __all__ = ['ZERO_PRESERVING', 'ZERO_PRESERVING_FNS', 'MLP_UP', 'ATTN_OUT', 'PRESETS', 'NETWORKS', 'make_gate', 'mlp', 'n_params',
-           'n_units', 'lenet5', 'Gated', 'HeadGated', 'coupled_groups', 'add_gates', 'untie_gates', 'resnet', 'Logits',
-           'vit', 'build_model']
+           'n_units', 'lenet5', 'Gated', 'conv1d_class', 'is_conv1d', 'call_model', 'HeadGated', 'coupled_groups',
+           'add_gates', 'untie_gates', 'resnet', 'Logits', 'vit', 'build_model']
 
 # %% ../nbs/03_models.ipynb #fa80d1a6
 def _seed_style(cls):
@@ -114,9 +114,14 @@ _ZERO_PRESERVING = ZERO_PRESERVING + (nn.Flatten, NoiseGate) + _POOLS   # what t
 _BN = nn.modules.batchnorm._BatchNorm
 
 # %% ../nbs/03_models.ipynb #d9f03f5b
-def _is_conv1d(m:nn.Module) -> bool:
+def conv1d_class():
+    "transformers' `Conv1D` class if transformers is already imported, else None (never imports it)."
+    return getattr(sys.modules.get('transformers.pytorch_utils'), 'Conv1D', None)
+
+def is_conv1d(m) -> bool:
     "Is `m` transformers' `Conv1D` (GPT-2's linear layer: weight stored as (in, out), `nf` outputs)?"
-    return type(m).__name__ == 'Conv1D' and type(m).__module__.startswith('transformers') and hasattr(m, 'nf')
+    c = conv1d_class()
+    return c is not None and isinstance(m, c)
 
 def _units_of(m:nn.Module, before=()) -> int:
     "Output units of a layer (channels, features), or for a unit-wise module, of the layer before it in `before`."
@@ -125,7 +130,7 @@ def _units_of(m:nn.Module, before=()) -> int:
     if isinstance(m, nn.LayerNorm): return m.normalized_shape[-1]
     if isinstance(m, nn.Linear): return m.out_features
     if isinstance(m, nn.modules.conv._ConvNd): return m.out_channels
-    if _is_conv1d(m): return m.nf
+    if is_conv1d(m): return m.nf
     n = getattr(m, 'n_units', None) or getattr(m, 'num_features', None)
     if isinstance(n, int): return n
     if isinstance(m, _ZERO_PRESERVING) and not isinstance(m, nn.Flatten):
@@ -203,13 +208,13 @@ def _not_called(model:nn.Module, mods:list, example_input) -> set:
     called, hooks, modes = set(), [], [(m, m.training) for m in model.modules()]
     for n, m in mods: hooks.append(m.register_forward_pre_hook(lambda mod, args, n=n: called.add(n)))
     try:
-        with torch.no_grad(): _call(model.eval(), example_input)
+        with torch.no_grad(): call_model(model.eval(), example_input)
     finally:
         for h in hooks: h.remove()
         for m, t in modes: m.train(t)
     return {n for n, _ in mods} - called
 
-def _call(model, x):
+def call_model(model, x):
     "`model(x)`, `model(*x)` or `model(**x)` for a tensor, tuple / list or dict `x`."
     if isinstance(x, dict): return model(**x)
     if isinstance(x, (tuple, list)): return model(*x)
@@ -221,8 +226,8 @@ MLP_UP = ('intermediate.dense', 'mlp.c_fc', 'mlp.fc1', 'mlp.up_proj', 'mlp.0')  
 ATTN_OUT = ('attention.output.dense', 'attn.c_proj', 'attention.o_proj', 'self_attn.o_proj', 'self_attention.out_proj')
 PRESETS = ('cnn', 'mlp', 'heads')
 
-def _linear_like(m): return isinstance(m, nn.Linear) or _is_conv1d(m)
-def _in_out(m): return (m.weight.shape[0], m.nf) if _is_conv1d(m) else (m.in_features, m.out_features)
+def _linear_like(m): return isinstance(m, nn.Linear) or is_conv1d(m)
+def _in_out(m): return (m.weight.shape[0], m.nf) if is_conv1d(m) else (m.in_features, m.out_features)
 
 def _preset(name:str):
     "(`after` predicate, axis) of preset `name`: 'cnn' (after each BatchNorm), 'mlp' (after each MLP expansion layer)."
@@ -264,7 +269,7 @@ def coupled_groups(model:nn.Module,      # the (plain) network
     modes = [(m, m.training) for m in model.modules()]
     try:
         model.eval()
-        dg = tp.DependencyGraph().build_dependency(model, example_input, forward_fn=lambda m, x: _call(m, x), verbose=False)
+        dg = tp.DependencyGraph().build_dependency(model, example_input, forward_fn=lambda m, x: call_model(m, x), verbose=False)
     finally:
         for m, t in modes: m.train(t)
     of, up, deps = {id(mods[n]): n for n in names}, {n: n for n in names}, {}

@@ -62,14 +62,7 @@ _MUL = {operator.mul, operator.imul, torch.mul, operator.truediv, operator.itrue
 _MUL_METHODS = {'mul', 'mul_', 'div', 'div_'}
 
 # %% ../nbs/08_reduce.ipynb #37cffe18
-def _conv1d_cls():
-    "transformers' `Conv1D` class if transformers is already imported, else None (never imports it)."
-    return getattr(sys.modules.get('transformers.pytorch_utils'), 'Conv1D', None)
-
-def _is_conv1d(m) -> bool:
-    "Is `m` a transformers `Conv1D` (weight `(in, out)`)?"
-    c = _conv1d_cls()
-    return c is not None and isinstance(m, c)
+from .models import conv1d_class, is_conv1d   # one test of "is this transformers' Conv1D", shared with add_gates
 
 # %% ../nbs/08_reduce.ipynb #c63e971b
 def _gate_mask(g:NoiseGate) -> Tensor:
@@ -260,7 +253,7 @@ def _kept(s:_Space) -> Tensor:
 def _absorbs_rows(m:nn.Module, n:int, axis:int) -> bool:
     "Can `m` absorb a per-unit scale of its `n` output units along `axis`?"
     if isinstance(m, nn.Linear): return m.out_features == n and axis in (1, -1)
-    if _is_conv1d(m): return m.weight.shape[1] == n and axis in (1, -1)
+    if is_conv1d(m): return m.weight.shape[1] == n and axis in (1, -1)
     if isinstance(m, _CONV): return not m.transposed and m.out_channels == n and axis == 1
     if isinstance(m, (_BN, nn.GroupNorm)):
         return m.weight is not None and m.bias is not None and (m.num_features if isinstance(m, _BN) else m.num_channels) == n and axis == 1
@@ -313,14 +306,14 @@ def _fold_target(node, mods, calls, info):
 def _scale_rows(m:nn.Module, s:Tensor):
     "Multiply output unit i of `m` by s[i] (weight rows and bias; norm affine parameters)."
     w = m.weight
-    w.mul_(s.to(w).view(1, -1) if _is_conv1d(m) else s.to(w).view(-1, *[1]*(w.dim() - 1)))
+    w.mul_(s.to(w).view(1, -1) if is_conv1d(m) else s.to(w).view(-1, *[1]*(w.dim() - 1)))
     if m.bias is not None: m.bias.mul_(s.to(m.bias))
 
 @torch.no_grad()
 def _scale_cols(m:nn.Module, s:Tensor, group:int=1):
     "Multiply the `group` input columns of unit i of Linear/Conv `m` by s[i]."
     w, s = m.weight, s.repeat_interleave(group)
-    w.mul_(s.to(w).view(-1, 1) if _is_conv1d(m) else s.to(w).view(1, -1, *[1]*(w.dim() - 2)))
+    w.mul_(s.to(w).view(-1, 1) if is_conv1d(m) else s.to(w).view(1, -1, *[1]*(w.dim() - 2)))
 
 def _gate_scale(g:NoiseGate) -> Tensor:
     "s = E[theta] * mask of gate `g`, the constant it multiplies by in eval (1 if the gate is disabled)."
@@ -384,7 +377,7 @@ def _fallback_fold(name:str, mods:dict):
     if isinstance(p, nn.Sequential) and child.isdigit() and int(child) + 1 < len(p):
         nxt, m = f"{parent}.{int(child) + 1}" if parent else str(int(child) + 1), p[int(child) + 1]
         ok = (isinstance(m, nn.Linear) and m.in_features == g.n_units and g.axis in (1, -1)
-              or _is_conv1d(m) and m.weight.shape[0] == g.n_units and g.axis in (1, -1)
+              or is_conv1d(m) and m.weight.shape[0] == g.n_units and g.axis in (1, -1)
               or isinstance(m, _CONV) and not m.transposed and m.groups == 1 and m.in_channels == g.n_units and g.axis == 1)
         if ok: return ('cols', nxt, 1)
     return ('scale',)
@@ -420,9 +413,9 @@ def _tp_pruners() -> dict:
         prune_out_channels=never, prune_in_channels=never,   # the same function: in and out are one dimension
         get_out_channels=lambda self, m: m.scale.numel(), get_in_channels=lambda self, m: m.scale.numel()))
     out = {Scale: unit()}
-    if _conv1d_cls() is not None:
+    if conv1d_class() is not None:
         def prune_in(self, layer, idxs): raise NotImplementedError("bmrs slices layers itself (reduce._slice)")
-        out[_conv1d_cls()] = type('_Conv1DPruner', (tp.pruner.function.BasePruningFunc,), dict(
+        out[conv1d_class()] = type('_Conv1DPruner', (tp.pruner.function.BasePruningFunc,), dict(
             prune_out_channels=never, prune_in_channels=prune_in,
             get_out_channels=lambda self, m: m.weight.shape[1], get_in_channels=lambda self, m: m.weight.shape[0]))()
     return out
@@ -495,7 +488,7 @@ def _group_check(DG, group, nz:dict, names:dict, heads:set=frozenset(), risky:bo
         if isinstance(m, _CONV) and m.groups > 1:
             if m.groups == m.in_channels == m.out_channels: continue   # depthwise: per channel too
             bad |= set(it.root_idxs); why.append(f"grouped convolution {name} (groups={m.groups}) would lose its group structure"); continue
-        if isinstance(m, _MIXERS) or _is_conv1d(m):
+        if isinstance(m, _MIXERS) or is_conv1d(m):
             if out: continue
             z = nz.get(m)
             hit = set(it.root_idxs) if z is None else {r for i, r in zip(it.idxs, it.root_idxs) if bool(z[i])}
@@ -511,7 +504,7 @@ def _group_check(DG, group, nz:dict, names:dict, heads:set=frozenset(), risky:bo
 def _dims(m:nn.Module):
     "(output units, input units) of a layer `_slice` can cut, else None."
     if isinstance(m, nn.Linear): return m.out_features, m.in_features
-    if _is_conv1d(m): return m.weight.shape[1], m.weight.shape[0]
+    if is_conv1d(m): return m.weight.shape[1], m.weight.shape[0]
     if isinstance(m, _CONV) and not m.transposed: return m.out_channels, m.in_channels
     if isinstance(m, _BN): return m.num_features, m.num_features
     return None
@@ -527,7 +520,7 @@ def _out_after(model:nn.Module, plan:dict, name:str):
     "Output units of the Linear / Conv1D at `name` (or inside the `Gated` / Sequential there) once `plan` is applied; None if none."
     m = model.get_submodule(name)
     for n, l in [(name, m)] + [(f"{name}.{k}", c) for k, c in m.named_children()]:
-        if isinstance(l, nn.Linear) or _is_conv1d(l):
+        if isinstance(l, nn.Linear) or is_conv1d(l):
             e = plan['modules'].get(n, {}).get('out')
             return len(e) if e is not None else _dims(l)[0]
     return None
@@ -560,8 +553,8 @@ def _reasons(plan:dict):
 def _inner(model:nn.Module, name:str):
     "Name of the Linear / Conv1D at `name`, or inside the `Gated` / Sequential there; None if there is none."
     m = model.get_submodule(name)
-    if isinstance(m, nn.Linear) or _is_conv1d(m): return name
-    return next((f"{name}.{k}" for k, c in m.named_children() if isinstance(c, nn.Linear) or _is_conv1d(c)), None)
+    if isinstance(m, nn.Linear) or is_conv1d(m): return name
+    return next((f"{name}.{k}" for k, c in m.named_children() if isinstance(c, nn.Linear) or is_conv1d(c)), None)
 
 def _attentions(model:nn.Module) -> list:
     "The attention modules of `model` with a known layout: names of the q, k, v, o layers, head size, query heads per k/v head."
@@ -632,7 +625,7 @@ def _graph(model:nn.Module, example_input) -> dict:
         warnings.simplefilter('ignore')
         DG = tp.DependencyGraph().build_dependency(a, example_inputs=example_input, customized_pruners=_tp_pruners(),
                                               output_transform=_out, verbose=False)
-    nz = _nonzero_inputs(a, example_input, [m for m in a.modules() if isinstance(m, _MIXERS) or _is_conv1d(m)])
+    nz = _nonzero_inputs(a, example_input, [m for m in a.modules() if isinstance(m, _MIXERS) or is_conv1d(m)])
     return dict(a=a, DG=DG, nz=nz, names={m: n for n, m in a.named_modules()}, attns=_attentions(a))
 
 def _plan_graph(model:nn.Module, plan:dict, example_input, risky=None, g:dict|None=None) -> dict:
@@ -777,7 +770,7 @@ def _slice(m:nn.Module, out=None, inp=None):
     dev = next(iter(list(m.parameters()) + list(m.buffers())), torch.empty(0)).device
     out = None if out is None else torch.tensor(out, dtype=torch.long, device=dev)
     inp = None if inp is None else torch.tensor(inp, dtype=torch.long, device=dev)
-    if _is_conv1d(m):   # weight (in, out)
+    if is_conv1d(m):   # weight (in, out)
         if out is not None:
             m.weight = _take(m.weight, out, 1); m.bias = _take(m.bias, out, 0)
         if inp is not None: m.weight = _take(m.weight, inp, 0)
@@ -809,7 +802,7 @@ def _slice(m:nn.Module, out=None, inp=None):
 def _gate_first(p, g) -> bool:
     "Is `p` a plain `Sequential(g, layer)`, a gate put before a weighted layer (such as the heads' gate before o_proj)?"
     return (type(p) is nn.Sequential and len(p) == 2 and p[0] is g
-            and (isinstance(p[1], (nn.Linear, _CONV)) or _is_conv1d(p[1])))
+            and (isinstance(p[1], (nn.Linear, _CONV)) or is_conv1d(p[1])))
 
 def _apply_plan(model:nn.Module, plan:dict, scales:dict|None=None) -> nn.Module:
     "Give (gated) `model` the reduced architecture of `plan`, in place: slice layers, set attributes, replace gates."

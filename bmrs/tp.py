@@ -10,7 +10,7 @@ from torch import nn
 import torch_pruning as tp
 from .layers import NoiseGate, gates
 from .methods import get_criterion
-from .models import HeadGated, untie_gates, _call
+from .models import HeadGated, untie_gates, call_model
 
 # %% auto #0
 __all__ = ['PRUNERS', 'GatePruner', 'dependency_graph', 'BMRSImportance', 'pruned', 'prune']
@@ -55,7 +55,7 @@ def dependency_graph(model:nn.Module,  # a gated network (shared gates must be u
         model.eval()
         with warnings.catch_warnings():
             warnings.simplefilter('ignore')   # its shape inference warns about recursion depth on deep graphs
-            return tp.DependencyGraph().build_dependency(model, example_input, forward_fn=lambda m, x: _call(m, x),
+            return tp.DependencyGraph().build_dependency(model, example_input, forward_fn=lambda m, x: call_model(m, x),
                                                      customized_pruners=PRUNERS, verbose=False)
     finally:
         for m, t in modes: m.train(t)
