@@ -29,8 +29,8 @@ __all__ = ['PRUNING_CLASSES', 'NETWORKS', 'DATASETS', 'KL_AVERAGING', 'DEVICES',
            'rank_loss', 'NonFiniteLoss', 'train_epoch', 'make_optimizer', 'arch_of', 'build', 'read_record', 'run_path',
            'verify_run_files', 'with_gate_params', 'config_of', 'load_run', 'config_changes', 'run_status',
            'run_finished', 'start_run', 'run_metrics', 'write_run', 'progress_path', 'save_progress', 'load_progress',
-           'train_phase', 'fine_tune_phase', 'train', 'parser', 'main', 'seed_everything', 'resolve_device',
-           'git_commit', 'environment', 'evaluate']
+           'train_phase', 'fine_tune_phase', 'train', 'reduce_run', 'parser', 'main', 'seed_everything',
+           'resolve_device', 'git_commit', 'environment', 'evaluate']
 
 # %% ../nbs/05_train.ipynb #b46a5a8c
 PRUNING_CLASSES = release_classes()   # {release class name: criterion}, from bmrs.methods
@@ -715,6 +715,21 @@ def _finish(cfg:TrainConfig, model, splits, device, d:Dist, best:dict, times:dic
     if wb: wb.log({f"final/{k}": v for k, v in metrics.items() if isinstance(v, (int, float))}); wb.finish()
     if d.active: torch.distributed.barrier()                   # every rank ends once the record is written
     return record
+
+# %% ../nbs/05_train.ipynb #d0d1a4b8
+def reduce_run(record, # path of a finished run's record (JSON), or `train`'s return value
+               out_dir=None, # folder to save the reduced network and its report in (`save_reduced`'s layout); None: write nothing
+               **kwargs, # passed on to `reduce_and_report` (with `out_dir`) or `compare`: batch_sizes, n_repeat, threads, ...
+              ) -> tuple:
+    "(reduced network, `EfficiencyReport`) of a finished run: its pruned units removed, parameters / MACs / latency before → after."
+    from bmrs.reduce import reduce, compare, reduce_and_report
+    model, cfg = load_run(record)
+    if not gates(model): raise ValueError(f"run {cfg.name}-seed{cfg.seed} was trained without gates (--disable_pruning): nothing to reduce")
+    info = bdata.dataset_info(cfg.dataset)
+    x = torch.randn(2, info.in_channels, info.image_size, info.image_size, generator=torch.Generator().manual_seed(0))
+    if out_dir is not None: return reduce_and_report(model, x, out_dir, arch_of(cfg, info), **kwargs)
+    red = reduce(model, x)
+    return red, compare(model, red, x[:1], **kwargs)
 
 # %% ../nbs/05_train.ipynb #844b8bee
 _CLI = dict(metrics_dir=dict(required=True), output_dir=dict(required=True), tags=dict(nargs='+'),
