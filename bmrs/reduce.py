@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from torch import nn, Tensor
 from .layers import NoiseGate, gates, param_count, param_compression, unit_compression, draw_all
 _all_ = ['param_count']   # the one counter lives in bmrs.layers; re-exported here
-from .models import Gated, build_model, ZERO_PRESERVING, ZERO_PRESERVING_FNS
+from .models import Gated, HeadGated, build_model, ZERO_PRESERVING, ZERO_PRESERVING_FNS
 from .files import FileError, safe_name, atomic_path, write_atomic, check_writable, read_json, sha256_file, verify_sha256
 
 # %% auto #0
@@ -514,7 +514,7 @@ def _masked_left(plan:dict) -> int:
     return sum(e['n_masked'] - (e['n_units'] - len(e['kept'])) for e in plan['gates'].values())
 
 # %% ../nbs/08_reduce.ipynb #d4e0bef2
-_ATTRS = {'num_attention_heads', 'num_heads', 'all_head_size', 'split_size'}   # the attributes a plan may set (integers)
+_ATTRS = {'num_attention_heads', 'num_heads', 'all_head_size', 'split_size', 'num_key_value_groups'}   # the attributes a plan may set (integers)
 
 def _out_after(model:nn.Module, plan:dict, name:str):
     "Output units of the Linear / Conv1D at `name` (or inside the `Gated` / Sequential there) once `plan` is applied; None if none."
@@ -526,23 +526,28 @@ def _out_after(model:nn.Module, plan:dict, name:str):
     return None
 
 def _attn_attrs(model:nn.Module, plan:dict):
-    "Set `plan['attrs']` for the attention modules whose heads `plan` removes (head count, and the widths derived from it)."
+    "Set `plan['attrs']` for the attention modules whose heads `plan` removes (head counts, and the widths derived from them)."
     for name, m in model.named_modules():
         hd = getattr(m, 'attention_head_size', None) or getattr(m, 'head_dim', None)
         q = next((k for k in ('query', 'q_proj', 'c_attn') if isinstance(getattr(m, k, None), nn.Module)), None)
         if not isinstance(hd, int) or hd <= 0 or q is None or getattr(m, 'is_cross_attention', False): continue
-        width = _out_after(model, plan, f"{name}.{q}" if name else q)
+        def j(k): return f"{name}.{k}" if name else k
+        width = _out_after(model, plan, j(q))
         if width is None: continue
         width = width//3 if q == 'c_attn' else width   # GPT-2: q, k and v in one Conv1D
-        new = {k: v for k, v in (('num_attention_heads', width//hd), ('num_heads', width//hd), ('all_head_size', width), ('split_size', width))
-               if isinstance(getattr(m, k, None), int) and not isinstance(getattr(m, k), bool) and getattr(m, k) != v}
+        kv = _out_after(model, plan, j('k_proj')) if q == 'q_proj' else None   # grouped-query attention: query heads per k/v head
+        new = {k: v for k, v in (('num_attention_heads', width//hd), ('num_heads', width//hd), ('all_head_size', width),
+                                 ('split_size', width), ('num_key_value_groups', width//kv if kv else None))
+               if v is not None and isinstance(getattr(m, k, None), int) and not isinstance(getattr(m, k), bool) and getattr(m, k) != v}
         if new: plan['attrs'][name] = new
 
 def _reasons(plan:dict):
     "A reason for every gate whose masked units `plan` leaves in place (the graph path gives its own, more precise ones)."
     why = {'fx': "the torch.fx analysis keeps them: their space is shared with units that are not zero (e.g. through a "
                  "residual addition), read after an operation that is not zero-preserving, or frozen at an operation it cannot follow",
-           'vit': "the ViT rules remove MLP features (gate after fc1) and whole heads (gate after v_proj) only",
+           'vit': "the ViT rules remove MLP features (gate after fc1) and whole heads (gate after v_proj, or a head gate before o_proj) only",
+           'transformers': "the transformers rules remove MLP units (a gate after the expansion layer) and whole heads "
+                           "(a head gate before the output projection) only",
            'fold-only': "torch.fx cannot trace the network and no example input was given for the dependency graph"}
     rs = plan.setdefault('reasons', {})
     for n, e in plan['gates'].items():
@@ -603,6 +608,96 @@ def _plan_heads(plan:dict, attns:list, nz:dict) -> dict:
             for k in ('k', 'v'): plan['modules'].setdefault(at[k], {})['out'] = kv
         plan['modules'].setdefault(at['o'], {})['in'] = q
     return why
+
+# %% ../nbs/08_reduce.ipynb #3d7cbaba
+# the MLP expansion layers the transformers rules know, by the end of the gated layer's name:
+# (the layers beside it with the same units, the layer that reads them, the activation between: it must map 0 to 0)
+_MLP_RULES = {'intermediate.dense': ((), 'output.dense', 'intermediate.intermediate_act_fn'),   # BERT
+              'mlp.c_fc': ((), 'mlp.c_proj', 'mlp.act'),                                        # GPT-2 (Conv1D)
+              'mlp.fc1': ((), 'mlp.fc2', 'mlp.activation_fn'),                                  # ViT (transformers 5)
+              'mlp.up_proj': (('mlp.gate_proj',), 'mlp.down_proj', None)}                       # Llama: down(act(gate(x)) * up(x))
+
+def _attr(obj, path:str):
+    "`obj.a.b` for `path` 'a.b', or None."
+    for k in path.split('.'):
+        obj = getattr(obj, k, None)
+        if obj is None: return None
+    return obj
+
+def _mlp_rule(model:nn.Module, name:str, mods:dict):
+    "(the layers whose output units are those of the MLP gate `Gated` at `name`, the layer that reads them) by `_MLP_RULES`, or None."
+    m = mods[name]
+    if not (isinstance(m, Gated) and isinstance(m.gate, NoiseGate) and m.gate.axis == -1
+            and (isinstance(m.layer, nn.Linear) or is_conv1d(m.layer))): return None
+    suffix = next((s for s in _MLP_RULES if name == s or name.endswith('.' + s)), None)
+    if suffix is None: return None
+    pre, (partners, reader, act), n = name[:-len(suffix)], _MLP_RULES[suffix], m.gate.n_units
+    try: rd, ps = _inner(model, pre + reader), [_inner(model, pre + p) for p in partners]
+    except AttributeError: return None
+    if rd is None or None in ps or _dims(m.layer)[0] != n or _dims(mods[rd])[1] != n or any(_dims(mods[p])[0] != n for p in ps): return None
+    if act is not None:
+        f = _attr(model, pre + act)
+        if not callable(f): return None
+        with torch.no_grad():
+            if float(f(torch.zeros(1))) != 0.: return None   # a removed unit's 0 must stay 0
+    return [f"{name}.0"] + ps, rd
+
+# %% ../nbs/08_reduce.ipynb #5b27c392
+def _heads_gone(dead:Tensor, groups:int=1):
+    """(query heads that go, key/value heads that go, why masked query heads stay or None) for the masked query heads
+    `dead` and `groups` query heads per key/value head: a key/value head goes with all of its query heads; every other
+    key/value head loses the same number of masked query heads, the fewest any of them has; attention keeps one head."""
+    d = dead.view(-1, groups)
+    kv, why = d.all(1), None
+    if kv.all(): kv[0], why = False, "attention keeps at least one head"
+    r = min(int(d[~kv].sum(1).min()), groups - 1)   # a key/value head that stays keeps at least one query head
+    q = kv[:, None].repeat(1, groups)
+    for j in torch.nonzero(~kv).flatten().tolist(): q[j, torch.nonzero(d[j]).flatten()[:r]] = True
+    q = q.flatten()
+    if why is None and bool((dead & ~q).any()):
+        why = (f"grouped-query attention: every key/value head serves the same number of query heads (num_key_value_groups), "
+               f"so each key/value head that stays loses {r} of its masked query heads")
+    return q, kv, why
+
+# %% ../nbs/08_reduce.ipynb #e925b98b
+def _plan_transformers(model:nn.Module, plan:dict, mods:dict) -> set:
+    """Add what the transformers rules remove to `plan` — MLP units of a `Gated` expansion layer (`_MLP_RULES`) and whole
+    heads of a `HeadGated` output projection (`_heads_gone`), with the head counts — and a reason per gate for the masked
+    heads that stay; returns the gates the rules decide."""
+    done, why = set(), plan.setdefault('reasons', {})
+    def idx(k): return torch.nonzero(k).flatten().tolist()
+    for name in list(mods):
+        r, g = _mlp_rule(model, name, mods), f"{name}.1"
+        if r is None or g not in plan['gates']: continue
+        (rows, reader), keep = r, _gate_mask(mods[g]) > 0
+        done.add(g); plan['gates'][g]['fold'] = ['rows', f"{name}.0"]
+        if keep.all(): continue
+        if not keep.any(): keep[0] = True; why[g] = f"1 of {keep.numel()} masked units stays: a layer cannot have zero width"
+        for l in rows: plan['modules'].setdefault(l, {})['out'] = idx(keep)
+        plan['modules'].setdefault(reader, {})['in'] = idx(keep)
+        plan['gates'][g]['kept'] = idx(keep)
+    for at in _attentions(model):
+        hgn, _, last = at['o'].rpartition('.')
+        hg, g, hd, grp = mods.get(hgn), f"{hgn}.0", at['hd'], at['groups']
+        if not (isinstance(hg, HeadGated) and last == '1' and g in plan['gates'] and isinstance(hg.gate, NoiseGate) and hg.head_dim == hd): continue
+        H = hg.gate.n_units
+        if H*hd != _dims(mods[at['o']])[1] or H % grp: continue
+        done.add(g); plan['gates'][g]['fold'] = ['cols', at['o'], hd]   # one scale per head: the projection's hd columns of it
+        dead = _gate_mask(hg.gate) == 0
+        if not dead.any(): continue
+        qgone, kvgone, w = _heads_gone(dead, grp)
+        if w: why[g] = f"{int((dead & ~qgone).sum())} of {int(dead.sum())} masked heads stay: {w}"
+        if not qgone.any(): continue
+        q, kv = idx((~qgone).repeat_interleave(hd)), idx((~kvgone).repeat_interleave(hd))
+        if at['fused']: plan['modules'].setdefault(at['q'], {})['out'] = q + [H*hd + i for i in q] + [2*H*hd + i for i in q]
+        else:
+            plan['modules'].setdefault(at['q'], {})['out'] = q
+            if kvgone.any():
+                for k in ('k', 'v'): plan['modules'].setdefault(at[k], {})['out'] = kv
+        plan['modules'].setdefault(at['o'], {})['in'] = q
+        plan['gates'][g]['kept'] = idx(~qgone)
+    if done: _attn_attrs(model, plan)
+    return done
 
 # %% ../nbs/08_reduce.ipynb #d73e7fbc
 class _tp_concat_guard:
@@ -732,15 +827,19 @@ def _plan(model:nn.Module, example_input:Tensor|None=None):
     plan, vit, traced, stuck = _new_plan(model), any(True for _ in _vit_blocks(model)), None, set(mods)
     if not vit:
         try: traced = _trace(model)
-        except Exception as e:
-            if example_input is None:
-                warnings.warn(f"reduce: torch.fx cannot trace {type(model).__name__} ({type(e).__name__}: {e}); gates are folded "
-                              "but no unit is removed (give reduce an example input to remove units through the dependency graph)")
+        except Exception as e: fx_error = e
     if traced is not None: stuck = _plan_fx(model, traced, plan, example_input)
     else:
         plan['method'] = 'vit' if vit else 'fold-only'
         for n in plan['gates']: plan['gates'][n]['fold'] = list(_fallback_fold(n, mods))
         if vit: _plan_vit(model, plan, mods)
+        done = _plan_transformers(model, plan, mods)
+        if not (vit or done or example_input is not None):
+            warnings.warn(f"reduce: torch.fx cannot trace {type(model).__name__} ({type(fx_error).__name__}: {fx_error}); gates are folded "
+                          "but no unit is removed (give reduce an example input to remove units through the dependency graph)")
+        if done:   # the dependency graph only for the gates the rules do not decide
+            plan['method'] = 'vit' if vit else 'transformers'
+            stuck = set(plan['gates']) - done
     if example_input is not None and _masked_left(plan) and any(plan['gates'][g]['n_masked'] for g in stuck & set(plan['gates'])):
         # the dependency graph where fx cannot follow a gated space, if it removes more
         g = _graph(model, example_input)
@@ -800,8 +899,8 @@ def _slice(m:nn.Module, out=None, inp=None):
 
 # %% ../nbs/08_reduce.ipynb #ea14a250
 def _gate_first(p, g) -> bool:
-    "Is `p` a plain `Sequential(g, layer)`, a gate put before a weighted layer (such as the heads' gate before o_proj)?"
-    return (type(p) is nn.Sequential and len(p) == 2 and p[0] is g
+    "Is `p` a plain `Sequential(g, layer)` or a `HeadGated`: a gate put before a weighted layer (such as the heads' gate before o_proj)?"
+    return ((type(p) is nn.Sequential or isinstance(p, HeadGated)) and len(p) == 2 and p[0] is g
             and (isinstance(p[1], (nn.Linear, _CONV)) or is_conv1d(p[1])))
 
 def _apply_plan(model:nn.Module, plan:dict, scales:dict|None=None) -> nn.Module:
@@ -882,10 +981,23 @@ def _heads(hf:nn.Module) -> set:
                 out.add((_dims(getattr(m, q))[0]//hd, _dims(getattr(m, k))[0]//hd, hd))
     return out
 
+# %% ../nbs/08_reduce.ipynb #fcd63881
+def _config_fits(hf:nn.Module, changes:dict) -> bool:
+    "Does `type(hf)`, built from its config with `changes` on the meta device (nothing allocated), have exactly the parameter and buffer shapes of `hf`?"
+    cfg = copy.deepcopy(hf.config)
+    for k, v in changes.items(): setattr(cfg, k, v)
+    try:
+        with torch.device('meta'), warnings.catch_warnings():
+            warnings.simplefilter('ignore'); fresh = type(hf)(cfg)
+    except Exception: return False
+    def shapes(m): return {k: tuple(v.shape) for k, v in m.state_dict().items()}
+    return shapes(fresh) == shapes(hf)
+
 # %% ../nbs/08_reduce.ipynb #77b02cba
 def _update_config(model:nn.Module, plan:dict):
     """Make the config of a reduced Hugging Face `model` describe it (MLP widths; head counts where the config has an
-    explicit `head_dim`), so that `save_pretrained` / `from_pretrained` round-trip; else say why in `plan['config']`."""
+    explicit `head_dim` or the model reads one), so that `save_pretrained` / `from_pretrained` round-trip — checked by
+    building the model class from the new config (`_config_fits`); else say why in `plan['config']`."""
     hf = _hf_model(model)
     if hf is None: return
     cfg, notes, changes = hf.config, [], {}
@@ -899,10 +1011,12 @@ def _update_config(model:nn.Module, plan:dict):
     h0 = (cfg.num_attention_heads, getattr(cfg, 'num_key_value_heads', None) or cfg.num_attention_heads) if hasattr(cfg, 'num_attention_heads') else None
     if len(hs) > 1: notes.append(f"the head counts differ per layer ({sorted((q, k) for q, k, _ in hs)}): the config cannot express them")
     elif hs and h0 is not None and (h := next(iter(hs)))[:2] != h0:
-        if isinstance(getattr(cfg, 'head_dim', None), int):
-            changes |= dict(num_attention_heads=h[0], head_dim=h[2]) | (dict(num_key_value_heads=h[1]) if hasattr(cfg, 'num_key_value_heads') else {})
+        hc = dict(num_attention_heads=h[0], head_dim=h[2]) | (dict(num_key_value_heads=h[1]) if hasattr(cfg, 'num_key_value_heads') else {})
+        if isinstance(getattr(cfg, 'head_dim', None), int) or _config_fits(hf, changes | hc): changes |= hc   # e.g. ViT reads config.head_dim if set
         else: notes.append(f"{type(cfg).__name__} derives the head size from hidden_size / num_attention_heads: {h[0]} heads of {h[2]} cannot be expressed")
     if any(isinstance(m, (Scale, NoiseGate)) for m in hf.modules()): notes.append("a gate no layer absorbs stays as a bmrs Scale module")
+    if not notes and changes and not _config_fits(hf, changes):
+        notes.append(f"{type(hf).__name__} built from its config with {changes} does not have the reduced shapes")
     if notes: plan['config'] = dict(expressible=False, note='; '.join(notes) + " — save it with bmrs.reduce.save_reduced and load it with load_reduced")
     else:
         for k, v in changes.items(): setattr(cfg, k, v)
