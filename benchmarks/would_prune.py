@@ -4,6 +4,10 @@ BMRS_N (Eq. 8), BMRS_N as released (+ log(2 pi)/2), BMRS_U-8, BMRS_U-4, SNR > 1 
 on the same network, with validation accuracy and posterior summaries.
 
     python benchmarks/would_prune.py [--epochs 50] [--seed 0] [--data_root data] [--out results/would_prune/mnist-mlp-seed0.json]
+                                     [--md results/benchmarks/would_prune.md]
+
+Writes the record (JSON) and its page (Markdown, `benchmarks/pages.py`'s `would_prune_page`, which regenerates it from
+the record).
 """
 import argparse, json, platform, time
 from pathlib import Path
@@ -15,6 +19,7 @@ from bmrs.train import TrainConfig, train_epoch
 from bmrs.utils import evaluate, seed_everything, environment
 from bmrs.files import write_atomic
 from bmrs import data as bdata
+import sys; sys.path.insert(0, str(Path(__file__).resolve().parent))   # pages.py, beside this script
 
 def shares(model):
     n = sum(g.n_units for g in gates(model))
@@ -31,6 +36,7 @@ def main():
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     p.add_argument('--epochs', type=int, default=50); p.add_argument('--seed', type=int, default=0)
     p.add_argument('--data_root', default='data'); p.add_argument('--out', default='results/would_prune/mnist-mlp-seed0.json')
+    p.add_argument('--md', default='results/benchmarks/would_prune.md', help='the Markdown page to write')
     a = p.parse_args()
     seed_everything(a.seed)
     splits = bdata.load('mnist', a.data_root, split_seed=a.seed)
@@ -52,5 +58,7 @@ def main():
                environment=environment(torch.device('cpu')), epochs=rows,
                test_top1=evaluate(model, splits.test, 'cpu')['top1'])
     write_atomic(a.out, json.dumps(rec, indent=1))
+    from pages import would_prune_page
+    write_atomic(a.md, would_prune_page(rec))
 
 if __name__ == '__main__': main()
