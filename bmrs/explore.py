@@ -15,7 +15,7 @@ from torch import nn
 from .distributions import LOG_A, LOG_B, log_z, prepare_params
 from .files import FileError, read_json, write_atomic
 from .layers import NoiseGate, gates
-from .methods import SWEEP_METHOD_ORDER, is_bmrs, label
+from .methods import SWEEP_METHOD_ORDER, get_criterion, label
 from .posthoc import method_colors
 from .reduction import delta_f_lognormal, delta_f_lognormal_release, delta_f_loguniform, loguniform_bounds
 from .report import plot_sweeps, read_sweeps, sweep_curves
@@ -26,7 +26,7 @@ __all__ = ['gates_record', 'save_gates', 'load_gates', 'save_run_gates', 'bmrs_u
            'sweep_levels', 'sweep_at', 'plot_sweep_at', 'explore_sweep']
 
 # %% ../nbs/11b_explore.ipynb #2896c15f
-_GATE_OPTIONS = ('criterion', 'a', 'b', 'p1', 'p2', 'mu_p', 'sigma_p', 'clamp_mu', 'delta_f_variant')
+_GATE_OPTIONS = ('criterion', 'threshold', 'a', 'b', 'p1', 'p2', 'mu_p', 'sigma_p', 'clamp_mu', 'delta_f_variant')
 
 def gates_record(model:nn.Module, # a network with noise gates
                  source:dict|None=None, # where the gates come from (run, checkpoint digest, ...)
@@ -95,7 +95,8 @@ def bmrs_u_pruned(gs:dict, # {name: NoiseGate}, e.g. `load_gates(...)` or {n: m 
                   p2:int=23, # and starts at 2^-p2
                  ) -> dict:
     "{name: bool tensor, True where BMRS_U-`p1` prunes the unit (ΔF ≥ 0)}, from each gate's posterior (its mask aside)."
-    return {n: (delta_f_loguniform(g.mu_c.detach(), g.sigma.detach(), g.a, g.b, p1, p2) >= 0).cpu() for n, g in gs.items()}
+    cut = get_criterion('bmrs_u').threshold     # BMRS_U's decision: prune iff ΔF >= its threshold, 0
+    return {n: (delta_f_loguniform(g.mu_c.detach(), g.sigma.detach(), g.a, g.b, p1, p2) >= cut).cpu() for n, g in gs.items()}
 
 def p1_table(gs:dict, p1:int=8, p2:int=23) -> pd.DataFrame:
     "Per gate and in total: units, kept by the gate's mask (training), kept by BMRS_U-`p1`, and pruned by both."
@@ -133,6 +134,8 @@ def plot_p1(gs:dict, p1:int=8, p2:int=23):
     fig.tight_layout()
     return fig
 
+_SHOW_RESULT = dict(auto_display=True)   # `interactive` shows what the function returns (the table), as `interact` does
+
 def _show(fig):
     "Display `fig` and close it, so moving a slider does not pile up open figures."
     import matplotlib.pyplot as plt
@@ -145,7 +148,7 @@ def explore_p1(gs:dict, # {name: NoiseGate}
     "A p1 slider (0 … p2 − 1) over `plot_p1` and `p1_table`: which units BMRS_U prunes at each precision."
     from ipywidgets import IntSlider, interactive
     def show(p1): _show(plot_p1(gs, p1, p2)); return p1_table(gs, p1, p2)
-    return interactive(show, p1=IntSlider(value=p1, min=0, max=p2 - 1, description='p1', continuous_update=False))
+    return interactive(show, _SHOW_RESULT, p1=IntSlider(value=p1, min=0, max=p2 - 1, description='p1', continuous_update=False))
 
 # %% ../nbs/11b_explore.ipynb #19f96e3e
 def log_density(x, # log θ values
@@ -161,7 +164,8 @@ def log_density(x, # log θ values
 def log_density_theta(t, mu, sigma, a=LOG_A, b=LOG_B):
     "log q(θ = t) of the truncated log-normal: `log_density(log t) − log t`."
     lt = torch.log(torch.as_tensor(t, dtype=torch.float64))
-    return log_density(lt, mu, sigma, a, b) - lt.to(log_density(lt, mu, sigma, a, b).device)
+    ld = log_density(lt, mu, sigma, a, b)
+    return ld - lt.to(ld.device)
 
 def prior_log_densities(x, # log θ values
                         g:NoiseGate, # the gate (its a, b, μ_p, σ_p)
@@ -232,7 +236,7 @@ def explore_unit(gs:dict, # {name: NoiseGate}
         g = gs[gate]; _show(plot_unit(g, unit, p1, p2, scale, gate))
         d = unit_delta_f(g, unit, tuple(dict.fromkeys((p1, 8, 4))), p2)
         return pd.DataFrame(dict(delta_f=d, decision={k: 'prune' if v >= 0 else 'keep' for k, v in d.items()}))
-    return interactive(show, gate=gw, unit=uw, p1=IntSlider(value=p1, min=0, max=p2 - 1, description='p1', continuous_update=False),
+    return interactive(show, _SHOW_RESULT, gate=gw, unit=uw, p1=IntSlider(value=p1, min=0, max=p2 - 1, description='p1', continuous_update=False),
                        scale=ToggleButtons(options=[('log θ', 'log'), ('θ', 'theta')], value='log', description='x axis'))
 
 # %% ../nbs/11b_explore.ipynb #e1a4a9e5
@@ -309,5 +313,5 @@ def explore_sweep(sweeps:pd.DataFrame, # rows of `bmrs.report.read_sweeps`
         if level not in sweep_levels(sweeps, *pair): return None     # between a sweep change and its levels' update
         _show(plot_sweep_at(sweeps, *pair, level, x))
         return sweep_at(sweeps, *pair, level, x)
-    return interactive(show, pair=pw, level=lw, x=ToggleButtons(options=[('units', 'unit_compression'), ('parameters', 'param_compression')],
+    return interactive(show, _SHOW_RESULT, pair=pw, level=lw, x=ToggleButtons(options=[('units', 'unit_compression'), ('parameters', 'param_compression')],
                                                               value=x, description='x axis'))
