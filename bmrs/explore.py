@@ -182,7 +182,8 @@ def unit_delta_f(g:NoiseGate, # the unit's gate
                  p1s=(8, 4), # BMRS_U precisions to show
                  p2:int=23) -> dict:
     "{reduced prior: ΔF} for unit `i` of `g` (prune iff ΔF ≥ 0): BMRS_N (Eq. 8 and the release's), BMRS_U-p for p in `p1s`."
-    if not (isinstance(i, int) and 0 <= i < g.n_units): raise ValueError(f"unit {i!r} is not in this gate's 0 … {g.n_units - 1}")
+    if not (isinstance(i, (int, np.integer)) and 0 <= i < g.n_units): raise ValueError(f"unit {i!r} is not in this gate's 0 … {g.n_units - 1}")
+    i = int(i)
     mu, s = g.mu_c.detach()[i:i+1], g.sigma.detach()[i:i+1]
     out = {'BMRS_N': delta_f_lognormal(mu, s, g.a, g.b, g.mu_p, g.sigma_p), 'BMRS_N (release ΔF)':
            delta_f_lognormal_release(mu, s, g.a, g.b, g.mu_p, g.sigma_p)}
