@@ -179,3 +179,26 @@ def test_heads_save_reduced(name, tmp_path):
     with torch.no_grad(): torch.testing.assert_close(back(x).logits, net(x).logits, rtol=1e-5, atol=1e-5)
     assert [in_width(o_proj(l))//hd for l in layers_of(back)] == [2, 2]
 
+
+
+class Branchy(nn.Module):
+    "Data-dependent control flow (torch.fx cannot trace it) and a head gate before a Linear that is no attention's output."
+    def __init__(self):
+        super().__init__()
+        self.a, self.b = nn.Linear(4, 8), HeadGated(NoiseGate(2, axis=-2), nn.Linear(8, 3), 4)
+    def forward(self, x):
+        h = self.a(x)
+        return self.b(h if h.sum() > -1e9 else -h)
+
+
+def test_unknown_head_gate_graph():
+    "A head gate the rules do not know is folded with a reason; the dependency graph, whose group search on it never ended on Llama, is not asked."
+    torch.manual_seed(0)
+    net = Branchy().eval()
+    with torch.no_grad(): net.b.gate.mask[1] = 0
+    x = torch.randn(5, 4)
+    red = reduce(net, x)
+    assert check_reduced(net, red, x) <= 1e-5
+    assert red.bmrs_plan['method'] == 'graph' and red.b.layer.in_features == 8
+    assert red.bmrs_plan['reasons'] == {'b.0': '1 of 1 masked heads stay: a head gate on an attention layout the transformers rules '
+                                                'do not know is folded, not followed through the dependency graph'}
