@@ -4,7 +4,7 @@
 
 # %% ../nbs/02_layers.ipynb #8c570075
 from __future__ import annotations
-import copy, math
+import copy, functools, math
 import numpy as np
 import torch
 from torch import nn, Tensor
@@ -12,7 +12,7 @@ from .distributions import (LOG_A, LOG_B, LOGSIGMA_MIN, LOGSIGMA_MAX, check_boun
                                 expected_theta, kl_loguniform, sample_theta, snr, working_dtype)
 from fastcore.basics import patch
 from .methods import CRITERIA, DEFAULT_THRESHOLDS, check_criterion, get_criterion
-from .sampler import fast_sample, uniform32
+from .sampler import fast_sample, fast_kl, uniform32
 
 # %% auto #0
 __all__ = ['DELTA_F', 'NOISE_PER', 'SAMPLERS', 'NoiseGate', 'GateLinks', 'LogUniformPruningLayer', 'LogUniformL2NormPruningLayer',
@@ -287,16 +287,39 @@ def gates(model:nn.Module) -> list[NoiseGate]:
     "All noise gates of `model`, in module order."
     return [m for m in model.modules() if isinstance(m, NoiseGate)]
 
+def _groups(gs) -> dict:
+    "Gates grouped by what their per-unit maths shares: bounds (a, b), device and whether mu is clamped."
+    groups = {}
+    for g in gs: groups.setdefault((g.a, g.b, g.mu.device, g.clamp_mu), []).append(g)
+    return groups
+
+def _group_params(grp, a, b, clamp_mu):
+    "(mu_c, sigma) of gates `grp` concatenated: one clamp and one exp for all (the same values as each gate's own)."
+    mu = torch.cat([g.mu for g in grp])
+    return mu.clamp(a, b) if clamp_mu else mu, torch.cat([g.logsigma for g in grp]).clamp(LOGSIGMA_MIN, LOGSIGMA_MAX).exp()
+
 def _per_gate(fn, gs, *extra):
     """`fn(mu, sigma, a, b, *extra)` evaluated once over the concatenated units of gates sharing (a, b) and device, split
     per gate; an `extra` given as a dict {gate: tensor} is passed as its group's tensors, concatenated along the last dim."""
-    out, groups = {}, {}
-    for g in gs: groups.setdefault((g.a, g.b, g.mu.device), []).append(g)
-    for (a, b, dev), grp in groups.items():
+    out = {}
+    for (a, b, dev, cm), grp in _groups(gs).items():
         ex = [torch.cat([e[g] for g in grp], -1).to(dev) if isinstance(e, dict) else e for e in extra]
-        res = fn(torch.cat([g.mu_c for g in grp]), torch.cat([g.sigma for g in grp]), a, b, *ex)
+        res = fn(*_group_params(grp, a, b, cm), a, b, *ex)
         for g, r in zip(grp, res.split([g.n_units for g in grp], dim=-1)): out[g] = r
     return [out[g] for g in gs]
+
+@functools.lru_cache(maxsize=64)
+def _mean_weights(sizes:tuple, device, dtype) -> Tensor:
+    "1/n_g for each unit of gates of `sizes` units: a weighted sum of the concatenated KL is the sum of the gates' means."
+    return torch.cat([torch.full((n,), 1/n, dtype=dtype) for n in sizes]).to(device)
+
+def _fast_kl_sums(gs) -> tuple:
+    "(sum over `gs` of each gate's mean KL, total KL): one `fast_kl` and two weighted sums per group, no per-gate ops."
+    means, total = [], []
+    for (a, b, dev, cm), grp in _groups(gs).items():
+        kl = fast_kl(*_group_params(grp, a, b, cm), a, b)
+        means.append((kl*_mean_weights(tuple(g.n_units for g in grp), kl.device, kl.dtype)).sum()); total.append(kl.sum())
+    return sum(means), sum(total)
 
 def model_kl(model:nn.Module,
              reduction:str='mean',   # 'sum', 'mean' (per-gate mean, then mean over gates) or 'elbo' (sum / n_data)
@@ -305,8 +328,16 @@ def model_kl(model:nn.Module,
     if reduction not in ('sum', 'mean', 'elbo'): raise ValueError(f"unknown KL reduction {reduction!r}; choose 'sum', 'mean' or 'elbo'")
     if reduction == 'elbo' and not (isinstance(n_data, int) and n_data > 0):
         raise ValueError(f"reduction='elbo' needs the dataset size, got n_data={n_data!r}")
-    kls = _per_gate(lambda mu, sigma, a, b: kl_loguniform(mu, sigma, a, b), [g for g in gates(model) if g.enabled])
-    if not kls: return torch.zeros(())
+    gs = [g for g in gates(model) if g.enabled]
+    if not gs: return torch.zeros(())
+    fast, exact = [g for g in gs if g.sampler == 'fast'], [g for g in gs if g.sampler != 'fast']
+    if fast:   # the fast sampler's KL: closed-form gradient (02a_sampler), no per-gate operations
+        means, total = _fast_kl_sums(fast)
+        if exact:
+            kls = _per_gate(kl_loguniform, exact)
+            means, total = means + sum(k.mean() for k in kls), total + sum(k.sum() for k in kls)
+        return means/len(gs) if reduction == 'mean' else total if reduction == 'sum' else total/n_data
+    kls = _per_gate(kl_loguniform, exact)   # the exact sampler's arithmetic, operation for operation as it trained the committed runs
     if reduction == 'mean': return torch.stack([k.mean() for k in kls]).mean()
     total = torch.stack([k.sum() for k in kls]).sum()
     return total if reduction == 'sum' else total/n_data

@@ -7,10 +7,10 @@ from __future__ import annotations
 import math
 import torch
 from torch import Tensor
-from .distributions import LOG_A, LOG_B, check_bounds, sample_theta, working_dtype
+from .distributions import LOG_A, LOG_B, check_bounds, kl_loguniform, sample_theta, working_dtype
 
 # %% auto #0
-__all__ = ['U_LO', 'U_HI', 'FAR_TAIL', 'WIDE', 'uniform32', 'unit_terms', 'fast_sample']
+__all__ = ['U_LO', 'U_HI', 'FAR_TAIL', 'WIDE', 'uniform32', 'unit_terms', 'fast_sample', 'kl_terms', 'fast_kl']
 
 # %% ../nbs/02a_sampler.ipynb #c2ceef2c
 U_LO, U_HI = 2.**-25, 1 - 2.**-24   # float32 uniforms are moved inside [U_LO, U_HI]
@@ -90,3 +90,53 @@ def fast_sample(mu:Tensor, # locations (U,)
     if not len(fi): return slow
     quick = _Fast32.apply(mu[fi], sigma[fi], u[:, fi], *(tm[k][fi] for k in keys), float(a), float(b))
     return u.new_empty(u.shape).index_copy(1, fi, quick).index_copy(1, si, slow)
+
+# %% ../nbs/02a_sampler.ipynb #5a8e7367
+_HALF_LOG_2PI = 0.5*math.log(2*math.pi)
+
+def kl_terms(mu:Tensor, # locations (U,), in the working dtype
+             sigma:Tensor, # scales (U,), > 0
+             a:float=LOG_A, b:float=LOG_B, # log-space truncation bounds
+            ) -> tuple:
+    "Per unit: KL(q || log-uniform prior), dKL/dmu, dKL/dsigma in closed form; and `safe`, the units where they hold."
+    al, be = (a - mu)/sigma, (b - mu)/sigma
+    up = al >= 0                                          # reflected units, as in `unit_terms`
+    r1, r2 = torch.where(up, -be, al), torch.where(up, -al, be)
+    l1, l2 = torch.special.log_ndtr(r1), torch.special.log_ndtr(r2)
+    logz = l2 + torch.log1p(-torch.exp(l1 - l2))
+    k1 = torch.exp(-r1*r1/2 - _HALF_LOG_2PI - logz)       # phi(r1)/Z
+    k2 = torch.exp(-r2*r2/2 - _HALF_LOG_2PI - logz)       # phi(r2)/Z
+    h = _HALF_LOG_2PI + .5 + logz + (r1*k1 - r2*k2)/2      # entropy of the standard truncated normal
+    h1 = -k1 + (k1*(1 - r1*r1) + r1*k1*k1 - r2*k1*k2)/2   # dh/dr1
+    h2 = k2 + (-r1*k1*k2 - k2*(1 - r2*r2) + r2*k2*k2)/2   # dh/dr2
+    s = 1 - 2*up.to(mu.dtype)
+    kl = math.log(b - a) - torch.log(sigma) - h
+    return kl, s*(h1 + h2)/sigma, (r1*h1 + r2*h2 - 1)/sigma, (r2 >= -FAR_TAIL) & (sigma <= WIDE)
+
+# %% ../nbs/02a_sampler.ipynb #99015723
+class _FastKL(torch.autograd.Function):
+    "Per-unit KL with its closed-form gradient (for `safe` units of `kl_terms` only)."
+    @staticmethod
+    def forward(ctx, mu, sigma, a, b):
+        kl, dmu, dsig, _ = kl_terms(mu, sigma, a, b)
+        ctx.save_for_backward(dmu, dsig)
+        return kl
+    @staticmethod
+    def backward(ctx, g):
+        dmu, dsig = ctx.saved_tensors
+        return g*dmu, g*dsig, None, None
+
+def fast_kl(mu:Tensor, # locations (U,)
+            sigma:Tensor, # scales (U,), > 0
+            a:float=LOG_A, b:float=LOG_B, # log-space truncation bounds
+           ) -> Tensor:
+    "KL(q || prior) per unit, as `kl_loguniform`, with a closed-form gradient where it holds and autograd elsewhere."
+    check_bounds(a, b)
+    od, wd = mu.dtype, working_dtype(mu.device)
+    mu, sigma = mu.to(wd), sigma.to(wd)
+    with torch.no_grad(): safe = kl_terms(mu, sigma, a, b)[3]
+    if bool(safe.all()): return _FastKL.apply(mu, sigma, float(a), float(b)).to(od)
+    fi, si = safe.nonzero().squeeze(1), (~safe).nonzero().squeeze(1)
+    out = kl_loguniform(mu[si], sigma[si], a, b)
+    if len(fi): out = mu.new_empty(mu.shape).index_copy(0, fi, _FastKL.apply(mu[fi], sigma[fi], float(a), float(b))).index_copy(0, si, out)
+    return out.to(od)
