@@ -31,6 +31,8 @@ if [[ "$before" != "$(snapshot bmrs nbs)" ]]; then
   diff <(echo "$before") <(snapshot bmrs nbs) >&2 || true
   exit 1
 fi
+# README.md is generated from nbs/index.ipynb (exit 1 naming it when it is out of date: run python scripts/readme.py)
+python scripts/readme.py --check
 
 # neither the notebook tests nor pytest may change the repository (results/ above all)
 before=$(snapshot .)
