@@ -6,6 +6,7 @@ one subset), then physically reduced by `bmrs.reduce.reduce` and, beside it, by 
 
     python benchmarks/zoo.py                       # every network
     python benchmarks/zoo.py --networks resnet18 hf_bert --size 64 --reps 5
+    python benchmarks/zoo.py --networks convnext_tiny --size 64 --merge   # rerun one row, keep the others
 
 Latency: batch 1, one thread, the plain unpruned network and the reduced one timed interleaved (`--reps` rounds), medians."""
 import argparse, contextlib, copy, datetime, json, math, os, platform, signal, statistics, sys, time, traceback, warnings
@@ -125,7 +126,7 @@ def rel_diff(y, z): return float((y - z).abs().max())/max(1., float(y.abs().max(
 def run(name, size, reps, seed=0):
     from bmrs.models import untie_gates
     from bmrs.layers import gates, param_count, param_compression
-    from bmrs.reduce import reduce, macs
+    from bmrs.reduce import reduce, macs, plan_removed_params
     from bmrs import tp as btp
     torch.manual_seed(seed)
     plain, x, _ = build(name, size)
@@ -151,6 +152,9 @@ def run(name, size, reps, seed=0):
         row['removed'] = removed(plc, r)
         row['params_after'], row['macs_after'] = param_count(r), macs(r, x)[0]
         row['real_param_compression'] = 100*(row['params_gated'] - row['params_after'])/row['params_gated']
+        # what `reduced_param_compression` reports: the plan's count, from shapes, without building anything
+        row['plan_param_compression'] = 100*plan_removed_params(u, r.bmrs_plan)/row['params_gated']
+        row['method'] = r.bmrs_plan.get('method')
         row['latency_ms_before'], row['latency_ms_after'] = timed([plain, r], x, reps)
         reasons = getattr(r, 'bmrs_plan', {}).get('reasons') if isinstance(getattr(r, 'bmrs_plan', None), dict) else None
         if reasons: row['reasons'] = {k: v for k, v in list(reasons.items())[:20]}
@@ -173,7 +177,7 @@ def _f(v, fmt): return '—' if v is None else format(v, fmt)
 def markdown(rows, header):
     "The README-ready table."
     out = [header, '',
-           '| network | gates (places) | units masked | removed / masked | params before → after (M) | real param. compr. % | MACs before → after (M) | max logit diff | latency before → after (ms) | Torch-Pruning: removed / masked, params after (M), logit diff |',
+           '| network | gates (places) | units masked | removed / masked | params before → after (M) | real param. compr. % (plan; links) | MACs before → after (M) | max logit diff | latency before → after (ms) | Torch-Pruning: removed / masked, params after (M), logit diff |',
            '|---|---|---|---|---|---|---|---|---|---|']
     notes = []
     for r in rows:
@@ -183,7 +187,7 @@ def markdown(rows, header):
                if 'tp_error' not in r and tr is not None and ms else 'error¹')
         out.append(f"| {r['network']} | {r.get('gates', '—')} ({r.get('places', '—')}) | {ms} | {red} | "
                    f"{r['params_before']/1e6:.3f} → {_f(r['params_after']/1e6 if 'params_after' in r else None, '.3f')} | "
-                   f"{_f(r.get('real_param_compression'), '.1f')} | {r['macs_before']/1e6:.1f} → {_f(r['macs_after']/1e6 if 'macs_after' in r else None, '.1f')} | "
+                   f"{_f(r.get('real_param_compression'), '.1f')} ({_f(r.get('plan_param_compression'), '.1f')}; {_f(r.get('param_compression_links'), '.1f')}) | {r['macs_before']/1e6:.1f} → {_f(r['macs_after']/1e6 if 'macs_after' in r else None, '.1f')} | "
                    f"{_f(r.get('logit_diff'), '.1e')} | {_f(r.get('latency_ms_before'), '.2f')} → {_f(r.get('latency_ms_after'), '.2f')} | {tpc} |")
         for k in ('reduce_error', 'tp_error'):
             if k in r: notes.append(f"* {r['network']}, {k.split('_')[0]}: {r[k]}")
@@ -199,6 +203,7 @@ def main(argv=None):
     ap.add_argument('--reps', type=int, default=5, help='interleaved latency rounds')
     ap.add_argument('--out', default='results/zoo')
     ap.add_argument('--limit', type=int, default=300, help='seconds reduce (and Torch-Pruning) may take on one network')
+    ap.add_argument('--merge', action='store_true', help="replace only these networks' rows in the existing zoo.json (each run's command kept)")
     a = ap.parse_args(argv)
     LIMIT_S = a.limit
     torch.set_num_threads(1)
@@ -215,13 +220,27 @@ def main(argv=None):
     meta = dict(command='python ' + ' '.join([sys.argv[0]] + (argv if argv is not None else sys.argv[1:])),
                 date=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds'),
                 machine=f"{platform.machine()} {platform.processor() or ''}".strip() + f", {os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}",
-                torch=torch.__version__, transformers=transformers.__version__, torch_pruning=version('torch-pruning'), threads=1)
+                torch=torch.__version__, transformers=transformers.__version__, torch_pruning=version('torch-pruning'), threads=1,
+                networks=[r['network'] for r in rows])
+    runs = [meta]
+    if a.merge:   # keep the rows of the networks not run now, with the runs that made them
+        from bmrs.files import read_json
+        old = read_json(out/'zoo.json', 'zoo results')
+        old_runs = old.get('runs') or [old['meta']]
+        for r in old_runs: r.setdefault('networks', [x['network'] for x in old['rows']])
+        now = {r['network'] for r in rows}
+        kept = [r for r in old['rows'] if r['network'] not in now]
+        rows = sorted(kept + rows, key=lambda r: NETWORKS.index(r['network']) if r['network'] in NETWORKS else len(NETWORKS))
+        for r in old_runs: r['networks'] = [n for n in r['networks'] if n not in now]
+        runs = [r for r in old_runs if r['networks']] + [meta]
     from bmrs.files import write_atomic
-    write_atomic(out/'zoo.json', json.dumps(dict(meta=meta, rows=rows), indent=1, default=str))
-    header = (f"Random weights, a random half of each gate's units masked, batch 1, one thread. `{meta['command']}` on "
-              f"{meta['machine']}, {meta['date']} (torch {meta['torch']}, transformers {meta['transformers']}, "
-              f"Torch-Pruning {meta['torch_pruning']}). \"removed / masked\": units that disappear at the gated places; "
-              "\"real\": share of the gated network's parameters that `reduce` removes; latency: the plain unpruned "
+    write_atomic(out/'zoo.json', json.dumps(dict(meta=meta, runs=runs, rows=rows), indent=1, default=str))
+    made = '; '.join(f"`{r['command']}` on {r['machine']}, {r['date']} (torch {r['torch']}, transformers {r['transformers']}, "
+                     f"Torch-Pruning {r['torch_pruning']})" + (f": rows {', '.join(r['networks'])}" if len(runs) > 1 else '') for r in runs)
+    header = (f"Random weights, a random half of each gate's units masked, batch 1, one thread. {made}. "
+              "\"removed / masked\": units that disappear at the gated places; "
+              "\"real\": share of the gated network's parameters that `reduce` removes, beside the plan's count "
+              "(`reduced_param_compression`) and the gate-link estimate (`bmrs.layers.param_compression`); latency: the plain unpruned "
               "network vs the reduced one, interleaved medians on a shared machine (noisy).")
     write_atomic(out/'zoo.md', markdown(rows, header))
 
