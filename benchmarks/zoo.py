@@ -126,7 +126,7 @@ def rel_diff(y, z): return float((y - z).abs().max())/max(1., float(y.abs().max(
 def run(name, size, reps, seed=0):
     from bmrs.models import untie_gates
     from bmrs.layers import gates, param_count, param_compression
-    from bmrs.reduce import reduce, macs, plan_removed_params
+    from bmrs.reduce import reduce, macs, reduced_param_compression
     from bmrs import tp as btp
     torch.manual_seed(seed)
     plain, x, _ = build(name, size)
@@ -152,8 +152,8 @@ def run(name, size, reps, seed=0):
         row['removed'] = removed(plc, r)
         row['params_after'], row['macs_after'] = param_count(r), macs(r, x)[0]
         row['real_param_compression'] = 100*(row['params_gated'] - row['params_after'])/row['params_gated']
-        # what `reduced_param_compression` reports: the plan's count, from shapes, without building anything
-        row['plan_param_compression'] = 100*plan_removed_params(u, r.bmrs_plan)/row['params_gated']
+        # the count of the plan `reduce` applied, from shapes, without building anything
+        row['plan_param_compression'] = reduced_param_compression(u, plan=r.bmrs_plan)
         row['method'] = r.bmrs_plan.get('method')
         row['latency_ms_before'], row['latency_ms_after'] = timed([plain, r], x, reps)
         reasons = getattr(r, 'bmrs_plan', {}).get('reasons') if isinstance(getattr(r, 'bmrs_plan', None), dict) else None

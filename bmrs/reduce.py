@@ -671,7 +671,7 @@ def _plan_transformers(model:nn.Module, plan:dict, mods:dict) -> set:
         if r is None or g not in plan['gates']: continue
         (rows, reader), keep = r, _gate_mask(mods[g]) > 0
         done.add(g); plan['gates'][g]['fold'] = ['rows', f"{name}.0"]
-        if keep.all(): continue
+        if keep.all() or f"{name}.0" in plan['modules']: continue   # nothing masked, or decided by the ViT rules already
         if not keep.any(): keep[0] = True; why[g] = f"1 of {keep.numel()} masked units stays: a layer cannot have zero width"
         for l in rows: plan['modules'].setdefault(l, {})['out'] = idx(keep)
         plan['modules'].setdefault(reader, {})['in'] = idx(keep)
@@ -1234,13 +1234,15 @@ def plan_removed_params(model:nn.Module,      # a gated network
         n += p.numel() - p.numel()//p.shape[e['dim']]*len(e['kept'])
     return n + (param_count(model) - param_count(model, gates_too=False) if gates_too else 0)
 
-def reduced_param_compression(model:nn.Module,        # a gated network
-                              example_input=None,      # a batch, as for `reduce`
-                              gates_included:bool=True # count the gates' parameters in the total (as `param_compression` does)
+def reduced_param_compression(model:nn.Module,         # a gated network
+                              example_input=None,       # a batch, as for `reduce`
+                              gates_included:bool=True, # count the gates' parameters in the total (as `param_compression` does)
+                              plan:dict|None=None       # the plan `reduce` applied (`reduce(model, x).bmrs_plan`); None: made here
                               ) -> float:
     "Percentage of `model`'s parameters that `reduce` removes, from its plan: exactly `true_param_compression`, nothing built."
     total = param_count(model, gates_included)
-    return 100*plan_removed_params(model, _plan(model, example_input), gates_included)/total if total else 0.
+    plan = _plan(model, example_input) if plan is None else plan
+    return 100*plan_removed_params(model, plan, gates_included)/total if total else 0.
 
 # %% ../nbs/08_reduce.ipynb #ff89a597
 _ARCH_FORMS = ('network', 'torchvision', 'transformers', 'builder')

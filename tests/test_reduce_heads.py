@@ -97,6 +97,7 @@ def check_counts(net, red, x):
     assert plan_removed_params(net, red.bmrs_plan) == n_params(net, trainable=False) - n_params(red, trainable=False)
     real = 100*(n_params(net, trainable=False) - n_params(red, trainable=False))/n_params(net, trainable=False)
     assert abs(reduced_param_compression(net, x) - real) < 1e-9
+    assert reduced_param_compression(net, plan=red.bmrs_plan) == reduced_param_compression(net, x)   # one plan, one count
 
 
 @pytest.mark.parametrize('name', ['bert', 'gpt2', 'vit'])
@@ -126,7 +127,7 @@ def test_heads_and_mlp(name, monkeypatch):
     assert list(plan['reasons']) == [hgs[1]] and plan['reasons'][hgs[1]] == '1 of 4 masked heads stay: attention keeps at least one head'
 
 
-def test_llama_gqa(monkeypatch):
+def test_llama_gqa(monkeypatch, tmp_path):
     """6 query heads, 2 key/value heads (3 query heads each). Layer 0: heads 0-2 masked, key/value head 0 goes with them.
     Layer 1: heads 0 and 3, one per group: both groups shrink to 2. Layer 2: heads 0, 1 and 3: group 0 has 2 masked,
     group 1 only 1, so each loses 1 (heads 0 and 3) and head 1 stays, with the reason. 7 of 8 masked heads go."""
@@ -148,6 +149,10 @@ def test_llama_gqa(monkeypatch):
     for n, e in gs.items():   # every masked MLP unit goes
         if n.endswith('up_proj.1'): assert e['n_units'] - len(e['kept']) == e['n_masked'] == 48
     assert red.bmrs_plan['config']['expressible'] is False and 'head counts differ per layer' in red.bmrs_plan['config']['note']
+    save_reduced(red, tmp_path/'m')   # per-layer head counts: bmrs's own save / load (the plan sets num_key_value_groups)
+    back = load_reduced(tmp_path/'m', base=copy.deepcopy(net))
+    assert [l.self_attn.num_key_value_groups for l in back.model.layers] == [3, 2, 2]
+    with torch.no_grad(): torch.testing.assert_close(back(x).logits, net(x).logits, rtol=1e-5, atol=1e-5)
 
 
 @pytest.mark.parametrize('name', ['llama', 'vit'])
