@@ -6,12 +6,12 @@ import copy
 import pytest
 import torch
 from torch import nn
-import transformers as T
 import bmrs.reduce as R
 from bmrs.layers import NoiseGate, gates
 from bmrs.models import add_gates, Gated, HeadGated, n_params
 from bmrs.reduce import reduce, check_reduced, plan_removed_params, reduced_param_compression, save_reduced, load_reduced
 
+T = pytest.importorskip('transformers')   # the 'hf' extra
 torch.set_num_threads(1)
 IDS = torch.randint(0, 50, (2, 7), generator=torch.Generator().manual_seed(0))
 
