@@ -54,9 +54,9 @@ class _Fast32(torch.autograd.Function):
         d32 = d.to(f)
         p = torch.addcmul(pa.to(f), v, d32)                              # Phi(z) in reflected coordinates
         q = torch.addcmul(qb.to(f), w, d32)                              # 1 - Phi(z), accurate in the upper half
-        zr = torch.special.ndtri(torch.minimum(p, q).clamp_(torch.finfo(f).tiny, 0.5)).abs_()
-        zr = torch.copysign(zr, p - q)                                   # z in reflected coordinates
-        theta = torch.exp(torch.addcmul(mu.to(f), zr, (sigma*s1).to(f)).clamp_(a, b))   # x = mu + sigma z, z = s1 zr
+        zr = torch.special.ndtri(torch.minimum(p, q).clamp_(torch.finfo(f).tiny, 0.5))   # <= 0
+        zr = zr.mul_(torch.sub(q, p, out=q).sign_())                    # z in reflected coordinates: -ndtri(min) where p > q
+        theta = torch.addcmul(mu.to(f), zr, (sigma*s1).to(f)).clamp_(a, b).exp_()   # x = mu + sigma z, z = s1 zr
         ctx.save_for_backward(u, zr, theta, c, A, B, al, be, s1)
         return theta
     @staticmethod
@@ -115,16 +115,15 @@ def kl_terms(mu:Tensor, # locations (U,), in the working dtype
 
 # %% ../nbs/02a_sampler.ipynb #99015723
 class _FastKL(torch.autograd.Function):
-    "Per-unit KL with its closed-form gradient (for `safe` units of `kl_terms` only)."
+    "Per-unit KL `kl` of (mu, sigma) with its closed-form gradient (dmu, dsig), all from `kl_terms`."
     @staticmethod
-    def forward(ctx, mu, sigma, a, b):
-        kl, dmu, dsig, _ = kl_terms(mu, sigma, a, b)
+    def forward(ctx, mu, sigma, kl, dmu, dsig):
         ctx.save_for_backward(dmu, dsig)
-        return kl
+        return kl.clone()
     @staticmethod
     def backward(ctx, g):
         dmu, dsig = ctx.saved_tensors
-        return g*dmu, g*dsig, None, None
+        return g*dmu, g*dsig, None, None, None
 
 def fast_kl(mu:Tensor, # locations (U,)
             sigma:Tensor, # scales (U,), > 0
@@ -134,9 +133,9 @@ def fast_kl(mu:Tensor, # locations (U,)
     check_bounds(a, b)
     od, wd = mu.dtype, working_dtype(mu.device)
     mu, sigma = mu.to(wd), sigma.to(wd)
-    with torch.no_grad(): safe = kl_terms(mu, sigma, a, b)[3]
-    if bool(safe.all()): return _FastKL.apply(mu, sigma, float(a), float(b)).to(od)
+    with torch.no_grad(): kl, dmu, dsig, safe = kl_terms(mu, sigma, float(a), float(b))
+    if bool(safe.all()): return _FastKL.apply(mu, sigma, kl, dmu, dsig).to(od)
     fi, si = safe.nonzero().squeeze(1), (~safe).nonzero().squeeze(1)
     out = kl_loguniform(mu[si], sigma[si], a, b)
-    if len(fi): out = mu.new_empty(mu.shape).index_copy(0, fi, _FastKL.apply(mu[fi], sigma[fi], float(a), float(b))).index_copy(0, si, out)
+    if len(fi): out = mu.new_empty(mu.shape).index_copy(0, fi, _FastKL.apply(mu[fi], sigma[fi], kl[fi], dmu[fi], dsig[fi])).index_copy(0, si, out)
     return out.to(od)
