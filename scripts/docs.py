@@ -84,11 +84,49 @@ def _cleaned(nb:dict) -> dict:
     nb.cells = cells
     return nb
 
-def notebook_body(page:Page) -> str:
-    "The HTML of a notebook's cells and outputs (nbconvert, `basic` template, no prompts)."
+_MDLINK = re.compile(r'(!?)(\[[^\]]*\]\()([^)\s]+)(\))')     # [text](target) and ![alt](target)
+
+def repo_url(root:Path=ROOT) -> str|None:
+    "The repository's web address (settings.ini's `git_url`), for links to files the site does not hold; None if unset."
+    import configparser
+    cp = configparser.ConfigParser(); cp.read(root/'settings.ini')
+    return cp['DEFAULT'].get('git_url') or None
+
+def site_links(text:str, page:Page, root:Path=ROOT) -> str:
+    """Markdown `text` of `page`'s notebook with its relative links made to work on the site: a link to a notebook goes to
+    its page, an image of the repository is embedded (data URI), a link to any other file or folder of the repository
+    goes to it at the repository's web address (`git_url`, branch `branch` of settings.ini)."""
+    import base64, configparser, mimetypes, posixpath
+    from urllib.parse import urlsplit, unquote
+    root = root.resolve(); nbs = root/'nbs'
+    cp = configparser.ConfigParser(); cp.read(root/'settings.ini'); branch = cp['DEFAULT'].get('branch', 'main')
+    def fix(m):
+        bang, head, target, tail = m.groups(); u = urlsplit(target)
+        if u.scheme or u.netloc or target.startswith(('#', '/')) or not u.path: return m.group(0)
+        p = Path(os.path.normpath(page.src.parent/unquote(u.path)))
+        try: rel = p.relative_to(root)
+        except ValueError: return m.group(0)                            # outside the repository: left as written
+        frag = f'#{u.fragment}' if u.fragment else ''
+        if bang and p.is_file():
+            mime = mimetypes.guess_type(p.name)[0] or 'application/octet-stream'
+            return f"{bang}{head}data:{mime};base64,{base64.b64encode(p.read_bytes()).decode()}{tail}"
+        if p.suffix == '.ipynb' and p.parent in (nbs, nbs/'experiments'):
+            dest = 'index.html' if p == nbs/'index.ipynb' else p.relative_to(nbs).with_suffix('.html').as_posix()
+            return f"{bang}{head}{posixpath.relpath(dest, posixpath.dirname(page.rel) or '.')}{frag}{tail}"
+        base = repo_url(root)
+        if base is None: return m.group(0)
+        kind = 'tree' if p.is_dir() or u.path.endswith('/') else 'blob'
+        return f"{bang}{head}{base}/{kind}/{branch}/{rel.as_posix()}{'/' if kind == 'tree' else ''}{frag}{tail}"
+    return _MDLINK.sub(fix, text)
+
+def notebook_body(page:Page, root:Path=ROOT) -> str:
+    "The HTML of a notebook's cells and outputs (nbconvert, `basic` template, no prompts), links made to work on the site."
     from nbconvert import HTMLExporter
     ex = HTMLExporter(template_name='basic', exclude_input_prompt=True, exclude_output_prompt=True)
-    body, _ = ex.from_notebook_node(_cleaned(page.nb))
+    nb = _cleaned(page.nb)
+    for c in nb.cells:
+        if c.cell_type == 'markdown': c.source = site_links(c.source, page, root)
+    body, _ = ex.from_notebook_node(nb)
     return body
 
 def _signature(obj) -> str:
@@ -202,7 +240,7 @@ def build(out, root:Path=ROOT) -> list[Path]:
             p = tmp/rel; p.parent.mkdir(parents=True, exist_ok=True)
             p.write_text(_page(title, body, _nav(pages, modules, rel))); written.append(out/rel)
         for pg in pages:
-            try: body = notebook_body(pg)
+            try: body = notebook_body(pg, root)
             except Exception as e: raise RuntimeError(f"cannot render notebook {str(pg.src)!r}: {type(e).__name__}: {e}") from None
             if pg.module: body = f'<p class="desc">API reference: <a href="{"../" * pg.rel.count("/")}api/{pg.module}.html">bmrs.{pg.module}</a></p>' + body
             write(pg.rel, pg.title, body)

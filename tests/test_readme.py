@@ -45,15 +45,14 @@ def test_links_are_rewritten_from_the_repository_root():
         rd.relink('[p](../../shared/PAPER.md)')
 
 def test_readme_links_resolve_in_a_clone():
-    "Every relative link of the README names a tracked file or folder (or one another part of this work adds), none outside."
+    "Every relative link of the README names a tracked file or folder, none outside the repository."
     text = (ROOT/'README.md').read_text()
     assert '../shared' not in text and '](../' not in text
     tracked = set(subprocess.run(['git', 'ls-files'], cwd=ROOT, capture_output=True, text=True, check=True).stdout.split())
-    pending = {'results/tour/tour.png'}       # written by the tour's full run (see the README), committed with it
     for target in re.findall(r'\]\(([^)\s#]+)[^)]*\)', text):
         if re.match(r'[a-z]+://', target): continue
         t = target.rstrip('/')
-        assert t in tracked or any(f.startswith(t + '/') for f in tracked) or t in pending or (ROOT/t).exists(), f"README links to {target!r}, which is not in the repository"
+        assert t in tracked or any(f.startswith(t + '/') for f in tracked), f"README links to {target!r}, which is not in the repository"
 
 def test_tour_is_the_readme_code():
     "`readme.py --tour` is the README's tour, line for line, and it goes through every step."
