@@ -117,7 +117,13 @@ def site_links(text:str, page:Page, root:Path=ROOT) -> str:
         if base is None: return m.group(0)
         kind = 'tree' if p.is_dir() or u.path.endswith('/') else 'blob'
         return f"{bang}{head}{base}/{kind}/{branch}/{rel.as_posix()}{'/' if kind == 'tree' else ''}{frag}{tail}"
-    return _MDLINK.sub(fix, text)
+    return _outside_code(text, lambda t: _MDLINK.sub(fix, t))
+
+_CODE = re.compile(r'(```.*?```|`[^`\n]*`)', re.S)                    # fenced blocks and inline code spans
+
+def _outside_code(text:str, f) -> str:
+    "`f` applied to the parts of markdown `text` that are not code (links in code are text, not links)."
+    return ''.join(p if i % 2 else f(p) for i, p in enumerate(_CODE.split(text)))
 
 def notebook_body(page:Page, root:Path=ROOT) -> str:
     "The HTML of a notebook's cells and outputs (nbconvert, `basic` template, no prompts), links made to work on the site."

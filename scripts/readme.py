@@ -24,6 +24,7 @@ TOUR = '## A five-minute tour'    # the heading whose code cells `--tour` prints
 HEADER = '<!-- Generated from nbs/index.ipynb by scripts/readme.py: edit the notebook, then run `python scripts/readme.py`. -->\n'
 _DIRECTIVE = re.compile(r'^\s*#\s*\|')
 _LINK = re.compile(r'(!?\[[^\]]*\]\()([^)\s]+)(\))')      # [text](target) and ![alt](target)
+_CODE = re.compile(r'(```.*?```|`[^`\n]*`)', re.S)          # fenced blocks and inline code spans: their text is not a link
 
 class ReadmeError(ValueError): "index.ipynb cannot be rendered (unreadable, or a link leaving the repository)."
 
@@ -59,7 +60,7 @@ def relink(text:str, base:str='nbs') -> str:
         p = posixpath.normpath(posixpath.join(base, u.path)) + ('/' if u.path.endswith('/') else '')
         if p == '..' or p.startswith('../'): raise ReadmeError(f"link {target!r} in nbs/index.ipynb leaves the repository")
         return m.group(1) + p + (f'#{u.fragment}' if u.fragment else '') + m.group(3)
-    return _LINK.sub(fix, text)
+    return ''.join(part if i % 2 else _LINK.sub(fix, part) for i, part in enumerate(_CODE.split(text)))   # not in code
 
 def render(nb_path:Path|None=None) -> str:
     "The README's text."

@@ -40,7 +40,8 @@ def test_links_are_rewritten_from_the_repository_root():
     rd = _readme_module()
     assert rd.relink('[a](11_explanations.ipynb#Release-item-1) ![f](../results/tour/tour.png) [d](../results/demo/)') == \
         '[a](nbs/11_explanations.ipynb#Release-item-1) ![f](results/tour/tour.png) [d](results/demo/)'
-    assert rd.relink('[w](https://example.org/x) [h](#heading) [not](a link)') == '[w](https://example.org/x) [h](#heading) [not](a link)'
+    same = '[w](https://example.org/x) [h](#heading) [not](a link) `[code](x.ipynb)`\n```\n[code](../x)\n```'
+    assert rd.relink(same) == same
     with pytest.raises(rd.ReadmeError, match=r"link '../../shared/PAPER.md' in nbs/index.ipynb leaves the repository"):
         rd.relink('[p](../../shared/PAPER.md)')
 
@@ -139,3 +140,22 @@ def test_nbdev_export_leaves_init_alone(tmp_path, monkeypatch):
     monkeypatch.chdir(ROOT)                     # nbdev reads settings.ini from here
     update_version(pkg)
     assert (pkg/'__init__.py').read_text() == (ROOT/'bmrs'/'__init__.py').read_text()
+
+def test_site_links_for_the_docs_site():
+    "scripts/docs.py makes the notebooks' relative links work on the site: pages, embedded images, the repository's web address."
+    import base64
+    spec = importlib.util.spec_from_file_location('bmrs_docs_script_links', ROOT/'scripts'/'docs.py')
+    docs = importlib.util.module_from_spec(spec); spec.loader.exec_module(docs)
+    home = docs.Page(ROOT/'nbs'/'index.ipynb', 'index.html', 'Home')
+    exp = docs.Page(ROOT/'nbs'/'experiments'/'figures.ipynb', 'experiments/figures.html', 'Experiments')
+    web = docs.repo_url(ROOT)
+    assert web == 'https://github.com/bmrs-dev/bmrs'                             # settings.ini: git_url
+    assert docs.site_links('[e](11_explanations.ipynb#Release-item-1)', home) == '[e](11_explanations.html#Release-item-1)'
+    assert docs.site_links('[f](experiments/figures.ipynb)', home) == '[f](experiments/figures.html)'
+    assert docs.site_links('[r](../06_posthoc.ipynb) [h](../index.ipynb)', exp) == '[r](../06_posthoc.html) [h](../index.html)'
+    assert docs.site_links('[d](../results/demo/) [m](../results/README.md#rules)', home) == \
+        f'[d]({web}/tree/main/results/demo/) [m]({web}/blob/main/results/README.md#rules)'
+    png = (ROOT/'results'/'tour'/'tour.png').read_bytes()
+    assert docs.site_links('![t](../results/tour/tour.png)', home) == f'![t](data:image/png;base64,{base64.b64encode(png).decode()})'
+    for same in ('[w](https://example.org/a.ipynb)', '[h](#Guarantees)', '[o](../../outside.md)', '`[c](x)` [s](a b)'):
+        assert docs.site_links(same, home) == same
