@@ -159,3 +159,15 @@ def test_site_links_for_the_docs_site():
     assert docs.site_links('![t](../results/tour/tour.png)', home) == f'![t](data:image/png;base64,{base64.b64encode(png).decode()})'
     for same in ('[w](https://example.org/a.ipynb)', '[h](#Guarantees)', '[o](../../outside.md)', '`[c](x)` [s](a b)'):
         assert docs.site_links(same, home) == same
+
+def test_zoo_table_is_the_zoo_record():
+    "The README's zoo rows are results/zoo/zoo.json's numbers, recomputed here from the record's raw counts."
+    text = (ROOT/'README.md').read_text()
+    rows = {r['network']: r for r in json.loads((ROOT/'results'/'zoo'/'zoo.json').read_text())['rows']}
+    table = re.findall(r'^\| (\w+) \| ([\d.]+) \| ([\d.]+) → ([\d.]+) \| ([\de.+-]+) \|$', text, re.M)
+    assert len(table) >= 6, table
+    for net, ratio, before, after, diff in table:
+        r = rows[net]
+        assert float(ratio) == round(r['removed']/r['masked'], 2), net
+        assert (float(before), float(after)) == (round(r['params_before']/1e6, 2), round(r['params_after']/1e6, 2)), net
+        assert float(diff) == float(f"{r['logit_diff']:.0e}"), net
