@@ -395,7 +395,17 @@ def set_gates_enabled(model:nn.Module, enabled:bool=True):
     return model
 
 # %% ../nbs/02_layers.ipynb #fe38f9d9
+def _kept_sample(mu, sigma, a, b, u, keep):
+    "`fast_sample` of the kept units only (columns `keep` of `u`); a pruned unit's theta is 0, as its gate makes it anyway."
+    if bool(keep.all()): return fast_sample(mu, sigma, u, a, b)
+    ki = keep.nonzero().squeeze(1)
+    out = u.new_zeros(u.shape)
+    return out.index_copy(1, ki, fast_sample(mu[ki], sigma[ki], u[:, ki], a, b)) if len(ki) else out
+
 def draw_all(model, args, kwargs):
+    """Draw the training noise of every gate of `model` for this forward pass at once: the exact gates' in one float64
+    draw, the fast gates' in one float32 draw of their kept units only (a pruned unit's noise is multiplied by 0, so the
+    fast path does not draw it: late in training most units are pruned)."""
     gs = [g for g in gates(model) if g.enabled and g.training]
     for g in gs: g.__dict__.pop('_theta', None)
     gs = [g for g in gs if g.noise_per == 'unit']   # per-element noise is drawn by the gate itself
@@ -403,12 +413,18 @@ def draw_all(model, args, kwargs):
     if not gs or x is None or x.dim() == 0: return
     n, dev = x.shape[0], gs[0].mu.device
     exact, fast = [g for g in gs if not _fast(g, x)], [g for g in gs if _fast(g, x)]
-    for grp, draw, sample in ((exact, _uniform, lambda mu, sigma, a, b, uu: sample_theta(mu.to(uu.dtype), sigma.to(uu.dtype), uu, a, b)),
-                              (fast, lambda n, m, device: uniform32(n, m, device), lambda mu, sigma, a, b, uu: fast_sample(mu, sigma, uu, a, b))):
-        if not grp: continue
-        u = draw(n, sum(g.n_units for g in grp), device=dev)
-        us = dict(zip(grp, u.split([g.n_units for g in grp], dim=1)))   # each gate's columns, whatever its group
-        for g, t in zip(grp, _per_gate(sample, grp, us)): g._theta = t
+    if exact:
+        u = _uniform(n, sum(g.n_units for g in exact), device=dev)
+        us = dict(zip(exact, u.split([g.n_units for g in exact], dim=1)))   # each gate's columns, whatever its group
+        exact_sample = lambda mu, sigma, a, b, uu: sample_theta(mu.to(uu.dtype), sigma.to(uu.dtype), uu, a, b)
+        for g, t in zip(exact, _per_gate(exact_sample, exact, us)): g._theta = t
+    if fast:
+        sizes = [g.n_units for g in fast]
+        keep = torch.cat([g.mask.reshape(-1) for g in fast]).to(dev) != 0
+        if bool(keep.all()): u = uniform32(n, keep.numel(), dev)
+        else: u = torch.zeros(n, keep.numel(), device=dev).index_copy_(1, keep.nonzero().squeeze(1), uniform32(n, int(keep.sum()), dev))
+        us, ks = dict(zip(fast, u.split(sizes, dim=1))), dict(zip(fast, keep.split(sizes)))
+        for g, t in zip(fast, _per_gate(_kept_sample, fast, us, ks)): g._theta = t
 
 def set_sampler(model:nn.Module, sampler:str='fast') -> nn.Module:
     "Draw the training noise of every gate of `model` with `sampler`: 'fast' (float32 per example) or 'exact' (float64)."
