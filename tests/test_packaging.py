@@ -121,6 +121,7 @@ def _fake_repo(tmp_path, nbdev_test_does=''):
     repo = tmp_path/'repo'; (repo/'scripts').mkdir(parents=True); (repo/'results').mkdir()
     shutil.copy(REPO/'scripts'/'test.sh', repo/'scripts'/'test.sh')
     (repo/'scripts'/'setup.sh').write_text('exit 0\n')
+    (repo/'scripts'/'readme.py').write_text('')                 # stand-in for the README check (exits 0)
     (repo/'results'/'table.md').write_text('| a |\n')
     (repo/'.gitignore').write_text('.venv/\n')
     bin_ = repo/'.venv'/'bin'; bin_.mkdir(parents=True)
