@@ -26,6 +26,14 @@ def uniform32(n:int, # examples
 FAR_TAIL = 9.   # a unit whose reflected truncation lies beyond this many sigma is drawn in float64
 WIDE = 4.       # ... and so is a unit with sigma above this
 
+def _reflect(mu, sigma, a, b):
+    """(al, be, up, ral, rbe, fast): the standardised bounds, which units are reflected (upper tail, al >= 0), the reflected
+    bounds (ral < 0 always) and the units whose float32 draw (and closed-form KL) hold: neither far tail nor wide."""
+    al, be = (a - mu)/sigma, (b - mu)/sigma
+    up = al >= 0
+    ral, rbe = torch.where(up, -be, al), torch.where(up, -al, be)
+    return al, be, up, ral, rbe, (rbe >= -FAR_TAIL) & (sigma <= WIDE)
+
 def unit_terms(mu:Tensor, # locations (U,)
                sigma:Tensor, # scales (U,), > 0
                a:float=LOG_A, b:float=LOG_B, # log-space truncation bounds
@@ -34,14 +42,12 @@ def unit_terms(mu:Tensor, # locations (U,)
     check_bounds(a, b)
     wd = working_dtype(mu.device)
     mu, sigma = mu.to(wd), sigma.to(wd)
-    al, be = (a - mu)/sigma, (b - mu)/sigma
-    up = al >= 0                                         # upper tail: sample the reflection
-    ral, rbe = torch.where(up, -be, al), torch.where(up, -al, be)
+    al, be, up, ral, rbe, fast = _reflect(mu, sigma, a, b)   # upper-tail units: sample the reflection
     c = rbe.clamp(max=0.)**2/2                           # exponent offset of g_w
     Phi = lambda x: torch.exp(torch.special.log_ndtr(x))  # torch's ndtr is 0 below -8.3 in float64: it has no tail
     pa = Phi(ral)
     return dict(al=al, be=be, up=up, pa=pa, d=Phi(rbe) - pa, qb=Phi(-rbe), c=c,
-                A=torch.exp(c - al*al/2), B=torch.exp(c - be*be/2), fast=(rbe >= -FAR_TAIL) & (sigma <= WIDE))
+                A=torch.exp(c - al*al/2), B=torch.exp(c - be*be/2), fast=fast)
 
 # %% ../nbs/02a_sampler.ipynb #77fc0ded
 class _Fast32(torch.autograd.Function):
@@ -99,9 +105,7 @@ def kl_terms(mu:Tensor, # locations (U,), in the working dtype
              a:float=LOG_A, b:float=LOG_B, # log-space truncation bounds
             ) -> tuple:
     "Per unit: KL(q || log-uniform prior), dKL/dmu, dKL/dsigma in closed form; and `safe`, the units where they hold."
-    al, be = (a - mu)/sigma, (b - mu)/sigma
-    up = al >= 0                                          # reflected units, as in `unit_terms`
-    r1, r2 = torch.where(up, -be, al), torch.where(up, -al, be)
+    _, _, up, r1, r2, safe = _reflect(mu, sigma, a, b)     # reflected units and the float32-safe ones, as in `unit_terms`
     l1, l2 = torch.special.log_ndtr(r1), torch.special.log_ndtr(r2)
     logz = l2 + torch.log1p(-torch.exp(l1 - l2))
     k1 = torch.exp(-r1*r1/2 - _HALF_LOG_2PI - logz)       # phi(r1)/Z
@@ -111,7 +115,7 @@ def kl_terms(mu:Tensor, # locations (U,), in the working dtype
     h2 = k2 + (-r1*k1*k2 - k2*(1 - r2*r2) + r2*k2*k2)/2   # dh/dr2
     s = 1 - 2*up.to(mu.dtype)
     kl = math.log(b - a) - torch.log(sigma) - h
-    return kl, s*(h1 + h2)/sigma, (r1*h1 + r2*h2 - 1)/sigma, (r2 >= -FAR_TAIL) & (sigma <= WIDE)
+    return kl, s*(h1 + h2)/sigma, (r1*h1 + r2*h2 - 1)/sigma, safe
 
 # %% ../nbs/02a_sampler.ipynb #99015723
 class _FastKL(torch.autograd.Function):
