@@ -51,14 +51,18 @@ def dependency_graph(model:nn.Module,  # a gated network (shared gates must be u
         raise ValueError(f"head gate {h!r}: Torch-Pruning removes attention heads only through its pruners' num_heads "
                          "options, not channel by channel; reduce this network with bmrs.reduce.reduce")
     modes = [(m, m.training) for m in model.modules()]
+    # the gates' E[θ] is a constant while tracing: its arithmetic on μ and log σ is no part of the network's graph
+    grads = [(p, p.requires_grad) for g in model.modules() if isinstance(g, NoiseGate) for p in (g.mu, g.logsigma)]
     try:
         model.eval()
+        for p, _ in grads: p.requires_grad_(False)
         with warnings.catch_warnings():
             warnings.simplefilter('ignore')   # its shape inference warns about recursion depth on deep graphs
             return tp.DependencyGraph().build_dependency(model, example_input, forward_fn=lambda m, x: call_model(m, x),
                                                      customized_pruners=PRUNERS, verbose=False)
     finally:
         for m, t in modes: m.train(t)
+        for p, r in grads: p.requires_grad_(r)
 
 # %% ../nbs/08b_torch_pruning.ipynb #8b7bd3e0
 _LOW, _HIGH = -1e30, 1e30   # scores of a channel its gates have masked already, and of one no gate decides
@@ -97,6 +101,12 @@ def pruned(g:NoiseGate, criterion:str|None=None) -> torch.Tensor:
     "Boolean per unit of gate `g`: does BMRS prune it (already masked, or not kept by `criterion`, default the gate's own)?"
     return (g.mask.detach().cpu() == 0) | ~g.keep(criterion).detach().cpu()
 
+def _outputs(dg:tp.DependencyGraph, group) -> torch.Tensor:
+    "Root channels of `group` that are the network's outputs (channels of a node nothing else reads): they stay."
+    out = {int(r) for i, (dep, _) in enumerate(group)
+           if not dep.target.outputs and dg.is_out_channel_pruning_fn(dep.handler) for r in group[i].root_idxs}
+    return torch.tensor(sorted(out), dtype=torch.long)
+
 def prune(model:nn.Module,          # a gated network (in place; shared gates must be untied: `untie_gates`)
           example_input,            # an input batch (tensor, tuple, or dict of keyword arguments)
           criterion:str|None=None   # None: each gate's own criterion and threshold
@@ -109,6 +119,7 @@ def prune(model:nn.Module,          # a gated network (in place; shared gates mu
         if not g.enabled: continue
         group = dg.get_pruning_group(g, fn, list(range(g.n_units)))
         k, _ = _per_root(group, lambda h: (~pruned(h, criterion)).double())
+        k[_outputs(dg, group)] = 1   # the network's outputs keep their shape (logits, as `reduce` keeps them)
         drop = (k <= 0).nonzero().flatten()
         if len(drop) == g.n_units: drop = drop[1:]   # a layer keeps at least one channel
         if len(drop): dg.get_pruning_group(g, fn, drop.tolist()).prune()
