@@ -23,16 +23,16 @@ def uniform32(n:int, # examples
     return torch.rand(n, m, device=device, dtype=torch.float32).clamp_(U_LO, U_HI)
 
 # %% ../nbs/02a_sampler.ipynb #65ce0baa
-FAR_TAIL = 9.   # a unit whose reflected truncation lies beyond this many sigma is drawn in float64
-WIDE = 4.       # ... and so is a unit with sigma above this
+FAR_TAIL = 9.   # a unit whose reflected truncation lies beyond this many sigma is drawn, and its KL computed, in float64
+WIDE = 4.       # a unit with sigma above this is drawn in float64 too (its KL keeps the closed form)
 
 def _reflect(mu, sigma, a, b):
-    """(al, be, up, ral, rbe, fast): the standardised bounds, which units are reflected (upper tail, al >= 0), the reflected
-    bounds (ral < 0 always) and the units whose float32 draw (and closed-form KL) hold: neither far tail nor wide."""
+    """(al, be, up, ral, rbe, near): the standardised bounds, which units are reflected (upper tail, al >= 0), the reflected
+    bounds (ral < 0 always) and the units outside a far tail (rbe >= -FAR_TAIL), where the closed-form KL holds at any sigma."""
     al, be = (a - mu)/sigma, (b - mu)/sigma
     up = al >= 0
     ral, rbe = torch.where(up, -be, al), torch.where(up, -al, be)
-    return al, be, up, ral, rbe, (rbe >= -FAR_TAIL) & (sigma <= WIDE)
+    return al, be, up, ral, rbe, rbe >= -FAR_TAIL
 
 def unit_terms(mu:Tensor, # locations (U,)
                sigma:Tensor, # scales (U,), > 0
@@ -42,12 +42,12 @@ def unit_terms(mu:Tensor, # locations (U,)
     check_bounds(a, b)
     wd = working_dtype(mu.device)
     mu, sigma = mu.to(wd), sigma.to(wd)
-    al, be, up, ral, rbe, fast = _reflect(mu, sigma, a, b)   # upper-tail units: sample the reflection
+    al, be, up, ral, rbe, near = _reflect(mu, sigma, a, b)   # upper-tail units: sample the reflection
     c = rbe.clamp(max=0.)**2/2                           # exponent offset of g_w
     Phi = lambda x: torch.exp(torch.special.log_ndtr(x))  # torch's ndtr is 0 below -8.3 in float64: it has no tail
     pa = Phi(ral)
     return dict(al=al, be=be, up=up, pa=pa, d=Phi(rbe) - pa, qb=Phi(-rbe), c=c,
-                A=torch.exp(c - al*al/2), B=torch.exp(c - be*be/2), fast=fast)
+                A=torch.exp(c - al*al/2), B=torch.exp(c - be*be/2), fast=near & (sigma <= WIDE))
 
 # %% ../nbs/02a_sampler.ipynb #77fc0ded
 class _Fast32(torch.autograd.Function):
@@ -104,8 +104,8 @@ def kl_terms(mu:Tensor, # locations (U,), in the working dtype
              sigma:Tensor, # scales (U,), > 0
              a:float=LOG_A, b:float=LOG_B, # log-space truncation bounds
             ) -> tuple:
-    "Per unit: KL(q || log-uniform prior), dKL/dmu, dKL/dsigma in closed form; and `safe`, the units where they hold."
-    _, _, up, r1, r2, safe = _reflect(mu, sigma, a, b)     # reflected units and the float32-safe ones, as in `unit_terms`
+    "Per unit: KL(q || log-uniform prior), dKL/dmu, dKL/dsigma in closed form; and `safe`, the units where they hold (all but far tails)."
+    _, _, up, r1, r2, safe = _reflect(mu, sigma, a, b)     # reflected units and those outside a far tail (any sigma)
     l1, l2 = torch.special.log_ndtr(r1), torch.special.log_ndtr(r2)
     logz = l2 + torch.log1p(-torch.exp(l1 - l2))
     k1 = torch.exp(-r1*r1/2 - _HALF_LOG_2PI - logz)       # phi(r1)/Z
