@@ -465,8 +465,11 @@ def _risky(node):
     return None
 
 # %% ../nbs/08_reduce.ipynb #c32f7dae
-def _group_check(DG, group, nz:dict, names:dict, heads:set=frozenset(), risky:bool=True) -> tuple[set, list]:
-    "(root units of Torch-Pruning `group` that cannot be removed exactly, the reasons); `heads`: (layer, is output) pairs left to `_plan_heads`; `risky`: may units pass a split, chunk, reshape or transpose (a removal tried by building it)?"
+def _group_check(DG, group, nz:dict, names:dict, heads:set=frozenset(), risky:bool=True, splits:dict|None=None,
+                 own:tuple|None=None) -> tuple[set, list]:
+    """(root units of Torch-Pruning `group` that cannot be removed exactly, the reasons); `heads`: (layer, is output) pairs left to `_plan_heads`;
+    `risky`: may units pass a split, chunk, reshape or transpose (a removal tried by building it)? `splits`: `_split_infos`;
+    `own`: (the root gate's `Scale`, its masked units): a root unit coupled with an unmasked unit of its own gate stays."""
     from torch_pruning.ops import OPTYPE as O
     bad, why, kinds = set(), [], []
     for it in group:
@@ -476,6 +479,9 @@ def _group_check(DG, group, nz:dict, names:dict, heads:set=frozenset(), risky:bo
         if k and k not in kinds: kinds.append(k)
         if node.type == O.OUTPUT:
             bad |= set(it.root_idxs); why.append("they reach the network's output"); continue
+        sp = (splits or {}).get(node)
+        w = _split_why(sp) if sp is not None and sp['unit'] else None
+        if w: bad |= set(it.root_idxs); why.append(w); continue
         if _risky(node) and not risky:
             bad |= set(it.root_idxs); why.append(f"removing them through {_RISKY[_risky(node)]} changes the outputs or the shapes "
                                                   "(sizes fixed in the network's code, a channel shuffle)"); continue
@@ -484,6 +490,10 @@ def _group_check(DG, group, nz:dict, names:dict, heads:set=frozenset(), risky:bo
         name = names.get(m, type(m).__name__)
         if (name, out) in heads:   # q / k / v outputs, o inputs: heads go whole (`_plan_heads`)
             bad |= set(it.root_idxs); why.append(f"they are attention-head channels of {name}: heads go whole"); continue
+        if own is not None and m is own[0]:   # e.g. a gated linear unit's two halves: unit i and its partner go together
+            hit = {r for i, r in zip(it.idxs, it.root_idxs) if i not in own[1]}
+            if hit: bad |= hit; why.append("they are coupled with units of the same gate that are not masked (e.g. through a split and a product)")
+            continue
         if isinstance(m, (Scale, _BN)): continue            # per channel: it loses the channel
         if isinstance(m, _CONV) and m.groups > 1:
             if m.groups == m.in_channels == m.out_channels: continue   # depthwise: per channel too
@@ -699,6 +709,147 @@ def _plan_transformers(model:nn.Module, plan:dict, mods:dict) -> set:
     if done: _attn_attrs(model, plan)
     return done
 
+# %% ../nbs/08_reduce.ipynb #sp17a001
+_SPLIT_CALLS = {torch.split: 'split', torch.chunk: 'chunk', Tensor.split: 'split', Tensor.chunk: 'chunk',
+                torch.split_with_sizes: 'split', Tensor.split_with_sizes: 'split'}
+_SPLIT_METHODS = {'split': 'split', 'chunk': 'chunk', 'split_with_sizes': 'split'}
+
+class _SplitCalls(torch.overrides.TorchFunctionMode):
+    "While active, records each split / chunk in the order it runs: (kind, the autograd node of its pieces)."
+    def __init__(self): super().__init__(); self.calls = []
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        kind = _SPLIT_CALLS.get(func)
+        if kind and isinstance(out, (tuple, list)) and out and isinstance(out[0], Tensor): self.calls.append((kind, out[0].grad_fn))
+        return out
+
+def _fx_splits(graph:fx.Graph) -> list:
+    "(kind, are the sizes constants in the code?) of each split / chunk of traced `graph`, in order; a chunk's follow the tensor."
+    out = []
+    for n in graph.nodes:
+        kind = (_SPLIT_CALLS.get(n.target) if n.op == 'call_function' else
+                _SPLIT_METHODS.get(n.target) if n.op == 'call_method' else None)
+        if kind is None: continue
+        arg = n.args[1] if len(n.args) > 1 else next(iter(n.kwargs.values()), None)
+        args = arg if isinstance(arg, (list, tuple)) else [arg]
+        out.append((kind, kind == 'split' and not any(isinstance(v, fx.Node) for v in args)))
+    return out
+
+# %% ../nbs/08_reduce.ipynb #sp17a003
+def _unit_axis(node, rank:int) -> int:
+    "The dimension of the units of the tensor Torch-Pruning `node` reads: that of the nearest layer above it (1 if none is found)."
+    seen, todo = set(), list(node.inputs)
+    while todo:
+        n = todo.pop(0)
+        if n in seen: continue
+        seen.add(n)
+        m = n.module
+        if isinstance(m, Scale): return m.axis % rank
+        if isinstance(m, (nn.Linear, nn.LayerNorm, nn.Embedding)) or is_conv1d(m): return rank - 1
+        if isinstance(m, (_CONV, _BN, nn.GroupNorm)): return 1
+        if _risky(n) in ('reshape', 'transpose'): return 1   # the layout changes here: Torch-Pruning's convention
+        todo.extend(n.inputs)
+    return 1
+
+def _pieces(node):
+    "{reader: the piece of split `node` each of its edges from it takes}, from autograd's output numbers; None if they cannot be told."
+    out = {}
+    for o in dict.fromkeys(node.outputs):
+        nrs = [nr for f, nr in getattr(o.grad_fn, 'next_functions', ()) if f is node.grad_fn]
+        if len(nrs) != node.outputs.count(o): return None
+        out[o] = nrs
+    return out
+
+def _split_infos(DG, calls:list, fx_calls:list|None) -> dict:
+    """{Torch-Pruning split node: dim, sizes, offsets, along the units?, sizes fixed in the code? (None: unknown), pieces}
+    from autograd; `calls`: `_SplitCalls` of the graph's forward pass, `fx_calls`: `_fx_splits` of the network (or None)."""
+    from torch_pruning.ops import OPTYPE as O
+    same = fx_calls is not None and [k for k, _ in calls] == [k for k, _ in fx_calls]
+    fixed = {id(g): f for (_, g), (_, f) in zip(calls, fx_calls)} if same else {}
+    out = {}
+    for node in DG.module2node.values():
+        gf = node.grad_fn
+        shape, d = list(getattr(gf, '_saved_self_sym_sizes', ())), getattr(gf, '_saved_dim', None)
+        if node.type != O.SPLIT or not shape or d is None: continue
+        d = (d - 2**64 if d >= 2**63 else d) % len(shape)   # a negative dim is saved as an unsigned integer
+        C = int(shape[d])
+        if hasattr(gf, '_saved_split_sizes'): sizes = [int(s) for s in gf._saved_split_sizes]
+        else:
+            s = int(gf._saved_split_size)
+            sizes = [min(s, C - i) for i in range(0, C, s)] if s > 0 else [C]
+        offsets = [0]
+        for s in sizes: offsets.append(offsets[-1] + s)
+        out[node] = dict(dim=d, sizes=sizes, offsets=offsets, unit=d == _unit_axis(node, len(shape)), fixed=fixed.get(id(gf)),
+                         pieces=_pieces(node))
+    return out
+
+def _split_why(s:dict) -> str|None:
+    "Why units cannot be removed through split `s` (one along the units), else None."
+    if s['pieces'] is None: return "bmrs cannot tell which piece of a split / chunk each of its readers takes"
+    if s['fixed']: return (f"a split's sizes {s['sizes']} are fixed in the network's code, which reduce does not rewrite "
+                           "(it returns a copy of the network's own module)")
+    if len(set(s['sizes'])) > 1: return (f"an uneven split / chunk (pieces of {s['sizes']}): bmrs removes units through one whose "
+                                         "sizes follow the tensor only when its pieces are equal")
+    return None
+
+# %% ../nbs/08_reduce.ipynb #sp17a005
+class _tp_split_map:
+    "While active, Torch-Pruning maps indices through the splits in `splits` (`_split_infos`) with bmrs's mapping, and infers channels through them."
+    def __init__(self, splits:dict): self.splits = splits
+    def __enter__(self):
+        from torch_pruning.dependency import index_mapping as im, shape_infer as si
+        self.saved = [(im, 'update_split_index_mapping', im.update_split_index_mapping),
+                      (si, 'infer_in_channels_recursively', si.infer_in_channels_recursively),
+                      (si, 'infer_channels_between', si.infer_channels_between)]
+        (_, _, update), (_, _, in_ch), (_, _, between) = self.saved
+        splits = self.splits
+        def mapped(graph, node):
+            s = splits.get(node)
+            if s is None or s['pieces'] is None or not node.enable_index_mapping: return update(graph, node)
+            for o, nrs in s['pieces'].items():
+                fwd, bwd = [d for d in node.dependencies if d.target is o], [d for d in o.dependencies if d.target is node]
+                for ds, rev in ((fwd, False), (bwd, True)):
+                    for d, k in zip(ds, nrs):   # along another axis: the units pass through unchanged
+                        d.index_mapping[0] = im._SplitIndexMapping(s['offsets'][k:k + 2], reverse=rev) if s['unit'] else None
+        def channels_in(graph, node, recursive_depth):   # Torch-Pruning's names: it passes them by keyword
+            s = splits.get(node)
+            return s['offsets'][-1] if s is not None and s['unit'] else in_ch(graph, node, recursive_depth)
+        def channels_between(graph, node_1, node_2):
+            s = splits.get(node_1)
+            if s is None or not s['unit']: return between(graph, node_1, node_2)
+            ks = set((s['pieces'] or {}).get(node_2, ()))
+            return s['sizes'][ks.pop()] if len(ks) == 1 else None
+        im.update_split_index_mapping, si.infer_in_channels_recursively, si.infer_channels_between = mapped, channels_in, channels_between
+    def __exit__(self, *a):
+        for mod, k, f in self.saved: setattr(mod, k, f)
+
+# %% ../nbs/08_reduce.ipynb #sp17a006
+def _equal_pieces(DG, todo:dict, splits:dict) -> dict:
+    """{gate: units} to keep besides so that every split along the units whose sizes follow the tensor (a chunk) loses
+    the same number of units from each piece: the fewest, greedily; `todo`: {gate: (Scale, pruning fn, removable units, ...)}."""
+    eq = {s: i for s, i in splits.items() if i['unit'] and _split_why(i) is None and len(i['sizes']) > 1}
+    touch = {}   # (gate, unit) -> {split: the split's input channels its removal takes}
+    for n, (sc, fn, good, *_) in todo.items():
+        if not (eq and good): continue
+        for it in DG.get_pruning_group(sc, fn, good):
+            if it.dep.target in eq:
+                for i, r in zip(it.idxs, it.root_idxs): touch.setdefault((n, r), {}).setdefault(it.dep.target, set()).add(i)
+    kept = {}
+    while touch:
+        for s, info in eq.items():
+            gone, off = set().union(*(t.get(s, set()) for t in touch.values())), info['offsets']
+            per = [sorted(i for i in gone if off[k] <= i < off[k + 1]) for k in range(len(off) - 1)]
+            if len({len(p) for p in per}) > 1: break
+        else: break   # every piece of every such split loses as many as the others
+        big = max(per, key=len)
+        # keep the channel of the fullest piece whose removal takes the fewest other channels here (the last on ties)
+        def cost(i): return sum(len(t.get(s, ())) for t in touch.values() if i in t.get(s, ())), -i
+        i = min(big, key=cost)
+        for key in [key for key, t in touch.items() if i in t.get(s, ())]:
+            del touch[key]
+            kept.setdefault(key[0], []).append(key[1])
+    return kept
+
 # %% ../nbs/08_reduce.ipynb #d73e7fbc
 class _tp_concat_guard:
     """While active, a concatenation whose channel sizes Torch-Pruning 1.6 cannot infer (it raises TypeError, e.g. in
@@ -712,23 +863,28 @@ class _tp_concat_guard:
         im.update_concat_index_mapping = guarded
     def __exit__(self, *a): self.im.update_concat_index_mapping = self.orig
 
-def _graph(model:nn.Module, example_input) -> dict:
-    "What the graph path needs of `model`: its analysis copy, Torch-Pruning's dependency graph, non-zero inputs, attention layouts."
+def _graph(model:nn.Module, example_input, traced:fx.Graph|None=None) -> dict:
+    """What the graph path needs of `model`: its analysis copy, Torch-Pruning's dependency graph, non-zero inputs, attention
+    layouts, and what bmrs knows of its splits (`_split_infos`; `traced`: the torch.fx graph of `model`, if it traces)."""
     import torch_pruning as tp
-    a = _analysis_copy(model)
-    with torch.enable_grad(), warnings.catch_warnings(), _tp_concat_guard():
+    from torch_pruning.ops import OPTYPE as O
+    a, rec = _analysis_copy(model), _SplitCalls()
+    with torch.enable_grad(), warnings.catch_warnings(), _tp_concat_guard(), rec:
         warnings.simplefilter('ignore')
         DG = tp.DependencyGraph().build_dependency(a, example_inputs=example_input, customized_pruners=_tp_pruners(),
                                               output_transform=_out, verbose=False)
+    splits = _split_infos(DG, rec.calls, None if traced is None else _fx_splits(traced))
+    for node in DG.module2node.values():   # sizes Torch-Pruning inferred through a split: again, through bmrs's mapping
+        if node.type == O.CONCAT and any(i in splits for i in node.inputs): node.module.concat_sizes = None
     nz = _nonzero_inputs(a, example_input, [m for m in a.modules() if isinstance(m, _MIXERS) or is_conv1d(m)])
-    return dict(a=a, DG=DG, nz=nz, names={m: n for n, m in a.named_modules()}, attns=_attentions(a))
+    return dict(a=a, DG=DG, nz=nz, names={m: n for n, m in a.named_modules()}, attns=_attentions(a), splits=splits)
 
 def _plan_graph(model:nn.Module, plan:dict, example_input, risky=None, g:dict|None=None) -> dict:
     """Fill `plan` (its gates listed, nothing removed yet) with the exact removals Torch-Pruning's dependency graph finds;
     `risky`: the gates whose units may pass a split, reshape or transpose (None: all); `g`: `_graph(model, example_input)` if already made."""
     import torch_pruning as tp
     g = g or _graph(model, example_input)
-    with _tp_concat_guard(): return _plan_graph_(model, plan, g, risky)
+    with _tp_concat_guard(), _tp_split_map(g.get('splits', {})): return _plan_graph_(model, plan, g, risky)
 
 # %% ../nbs/08_reduce.ipynb #3d4acadb
 def _plan_graph_(model, plan, g, risky):
@@ -737,7 +893,8 @@ def _plan_graph_(model, plan, g, risky):
     heads = {(at[k], True) for at in attns for k in 'qkv'} | {(at['o'], False) for at in attns}
     hlayers = {n for n, _ in heads}
     pnames = {id(p): n for n, p in a.named_parameters()}
-    rem, reasons = {}, {}
+    splits = g.get('splits', {})
+    rem, reasons, todo = {}, {}, {}
     for n, e in plan['gates'].items():
         gate = model.get_submodule(n)
         masked = torch.nonzero(_gate_mask(gate) == 0).flatten().tolist()
@@ -749,10 +906,16 @@ def _plan_graph_(model, plan, g, risky):
         sc = a.get_submodule(n)
         if sc not in DG.module2node: reasons[n] = "the gate is not on the example input's path"; continue
         fn = DG.get_pruner_of_module(sc).prune_out_channels
-        bad, why = _group_check(DG, DG.get_pruning_group(sc, fn, masked), nz, names, heads, risky is None or n in risky)
+        bad, why = _group_check(DG, DG.get_pruning_group(sc, fn, masked), nz, names, heads, risky is None or n in risky,
+                                splits, (sc, set(masked)))
         good = [i for i in masked if i not in bad]
         if len(good) == gate.n_units: good, why = good[1:], why + ["one unit stays: a layer cannot have zero width"]
-        if why: reasons[n] = f"{len(masked) - len(good)} of {len(masked)} masked units stay: " + '; '.join(why)
+        todo[n], reasons[n] = (sc, fn, good, len(masked), why), None   # the reason, in this place, once the pieces are equal
+    for n, units in _equal_pieces(DG, todo, splits).items():
+        sc, fn, good, k, why = todo[n]
+        todo[n] = (sc, fn, [i for i in good if i not in units], k, why + [f"{len(units)} kept so that the chunk's pieces stay equal"])
+    for n, (sc, fn, good, k, why) in todo.items():
+        if why: reasons[n] = f"{k - len(good)} of {k} masked units stay: " + '; '.join(why)
         for it in (DG.get_pruning_group(sc, fn, good) if good else []):
             m = it.dep.target.module
             if _risky(it.dep.target): plan.setdefault('risky', []).append(n)
@@ -784,7 +947,7 @@ def _plan_graph_(model, plan, g, risky):
             reasons.pop(n, None)
             if left: reasons[n] = f"{left} of {e['n_masked']} masked units stay: " + hwhy.get(f[1] if f[0] == 'cols' else next(
                 (at['o'] for at in attns if f[1] in (at['q'], at['k'], at['v'])), ''), "they are attention-head channels: heads go whole")
-    plan['reasons'] = reasons
+    plan['reasons'] = {n: r for n, r in reasons.items() if r is not None}
     return plan
 
 # %% ../nbs/08_reduce.ipynb #ce11188c
@@ -845,7 +1008,7 @@ def _plan(model:nn.Module, example_input:Tensor|None=None):
             stuck = set(plan['gates']) - done
     if example_input is not None and _masked_left(plan) and any(plan['gates'][g]['n_masked'] for g in stuck & set(plan['gates'])):
         # the dependency graph where fx cannot follow a gated space, if it removes more
-        g = _graph(model, example_input)
+        g = _graph(model, example_input, traced)
         def graph_plan(risky=None):
             p = _new_plan(model)
             p['method'] = 'graph'

@@ -181,15 +181,58 @@ def test_concat():
     assert (red.b1.out_channels, red.b2.out_channels, red.c.in_channels) == (3, 2, 5)
 
 
-def test_split_reason():
-    """Units through chunk / split: Torch-Pruning 1.6's index mapping there is not reliable (it can pair a split's
-    outputs with the wrong consumers), so bmrs builds the candidate, finds it differs, and keeps those units with the reason."""
+class UnevenChunk(nn.Module):
+    "chunk(2) of 7 gated channels (pieces of 4 and 3), each piece read by its own convolution."
+    def __init__(self):
+        super().__init__()
+        self.conv, self.bn = nn.Conv2d(3, 7, 1), gated_bn(7)
+        self.c1, self.c2, self.head = nn.Conv2d(4, 4, 1), nn.Conv2d(3, 4, 1), nn.Linear(4, 5)
+    def forward(self, x):
+        a, b = torch.chunk(F.relu(self.bn(self.conv(x))), 2, 1)
+        return self.head((self.c1(a) + self.c2(b)).mean((2, 3)))
+
+
+def test_catsplit_removed():
+    """chunk -> two branches -> cat -> split(y, y.shape[1]//2) -> two readers: bmrs maps the indices through both splits
+    itself (Torch-Pruning 1.6 pairs the split's pieces with the wrong readers). Seed 1 masks units 0, 1 | 4, 7 of bn0,
+    two in each half of the chunk, so every masked unit goes."""
     torch.manual_seed(0)
-    red = check(mask_half(CatSplit()), X, min_share=None)
-    for n in ('bn0.1', 'bn1.1', 'bn2.1'):
-        e = red.bmrs_plan['gates'][n]
-        assert len(e['kept']) == e['n_units'] or n not in red.bmrs_plan['reasons']
-    assert 'through a split / chunk changes the outputs or the shapes' in red.bmrs_plan['reasons']['bn1.1'], red.bmrs_plan['reasons']
+    net = mask_half(CatSplit(), seed=1)
+    m = {n: net.get_submodule(n).mask for n in ('bn0.1', 'bn1.1', 'bn2.1')}
+    assert torch.nonzero(m['bn0.1'] == 0).flatten().tolist() == [0, 1, 4, 7]
+    assert int((m['bn0.1'][:4] == 0).sum()) == int((m['bn0.1'][4:] == 0).sum())   # the chunk's halves lose as many
+    red = check(net, X, min_share=.9)
+    assert removed_share(net, red) == 1. and red.bmrs_plan['reasons'] == {}
+    k0, k1 = int(m['bn0.1'][:4].sum()), int(m['bn0.1'][4:].sum())   # kept per half of bn0
+    k = int(m['bn1.1'].sum())                                        # bn1 and bn2 share the subset
+    assert (red.stem.out_channels, red.b1.in_channels, red.b2.in_channels) == (k0 + k1, k0, k1)
+    assert (red.b1.out_channels, red.b2.out_channels, red.c1.in_channels, red.c2.in_channels) == (k, k, k, k)
+
+
+def test_catsplit_equal_pieces():
+    """Seed 0 masks one unit of bn0's first half and three of its second: chunk(2) of the reduced tensor must still give
+    equal pieces, so two masked units of the second half stay (the last two), with the reason; bn1 and bn2 go whole."""
+    torch.manual_seed(0)
+    net = mask_half(CatSplit())
+    assert torch.nonzero(net.bn0[1].mask == 0).flatten().tolist() == [1, 4, 6, 7]
+    red = check(net, X, min_share=None)
+    plan = red.bmrs_plan
+    assert plan['gates']['bn0.1']['kept'] == [0, 2, 3, 5, 6, 7]   # 1 and 4 go: one per half
+    assert "2 of 4 masked units stay: 2 kept so that the chunk's pieces stay equal" == plan['reasons']['bn0.1']
+    assert [len(plan['gates'][n]['kept']) for n in ('bn1.1', 'bn2.1')] == [3, 3] and set(plan['reasons']) == {'bn0.1'}
+    assert abs(removed_share(net, red) - 8/10) < 1e-12   # 2 + 3 + 3 of 4 + 3 + 3 masked
+
+
+def test_split_reason():
+    """What is still not removed through a chunk: an uneven one (pieces of 4 and 3). The reduced network would compute
+    its pieces again from the smaller tensor, and bmrs removes units through a split whose sizes follow the tensor
+    only when its pieces are equal: every unit stays, with the reason."""
+    torch.manual_seed(0)
+    net = mask_half(UnevenChunk())
+    red = check(net, X, min_share=None)
+    e = red.bmrs_plan['gates']['bn.1']
+    assert (e['n_masked'], len(e['kept'])) == (3, 7) and red.c1.in_channels == 4 and red.c2.in_channels == 3
+    assert 'an uneven split / chunk (pieces of [4, 3])' in red.bmrs_plan['reasons']['bn.1'], red.bmrs_plan['reasons']
 
 
 def test_depthwise_sliced():
