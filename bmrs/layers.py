@@ -489,34 +489,16 @@ def param_count(model:nn.Module,     # any network
     skip = set() if gates_too else {id(p) for g in gates(model) for p in g.parameters()}
     return sum(p.numel() for p in model.parameters() if id(p) not in skip and (p.requires_grad or not trainable))
 
-def removed_params(model:nn.Module) -> tuple[int, int]:
-    "(parameters removed with the pruned units, total trainable parameters) without touching any weight."
-    out_keep, in_keep, removed = {}, {}, 0
-    for g in gates(model):
-        k = g.mask > 0
-        removed += 2*int((~k).sum())  # mu and logsigma of each pruned unit
-        for m in g.links.sources:
-            out_keep[m] = out_keep.get(m, torch.ones_like(k)) & k
-        for m, group in g.links.sinks:
-            in_keep[m] = in_keep.get(m, torch.ones(m.weight.shape[1] if not isinstance(m, nn.Linear) else m.in_features,
-                                                   dtype=torch.bool, device=k.device)) & k.repeat_interleave(group)
-    for m in set(out_keep) | set(in_keep):
-        w = m.weight
-        if isinstance(m, _NORMS):
-            ko = out_keep[m]; removed += sum(int(p.numel() - ko.sum()) for p in (m.weight, m.bias) if p is not None); continue
-        n_out, n_in = w.shape[0], w.shape[1]
-        ko = out_keep.get(m, torch.ones(n_out, dtype=torch.bool, device=w.device))
-        ki = in_keep.get(m, torch.ones(n_in, dtype=torch.bool, device=w.device))
-        per = w.numel()//(n_out*n_in)
-        removed += w.numel() - int(ko.sum())*int(ki.sum())*per
-        if m.bias is not None: removed += int(m.bias.numel() - ko.sum())
-    return removed, param_count(model, trainable=True)
+def removed_params(model:nn.Module, example_input=None, plan:dict|None=None) -> tuple[int, int]:
+    "(parameters that go with the pruned units, total trainable parameters): `bmrs.reduce.removed_params`, from `reduce`'s plan."
+    from bmrs.reduce import removed_params as count   # reduce builds on this module
+    return count(model, example_input, plan)
 
+def param_compression(model:nn.Module, example_input=None, plan:dict|None=None) -> float:
+    "Percentage of trainable parameters (gates included) that disappear with the pruned units: `bmrs.reduce.param_compression`."
+    from bmrs.reduce import param_compression as share
+    return share(model, example_input, plan)
 
-def param_compression(model:nn.Module) -> float:
-    "Percentage of trainable parameters (gates included) that disappear when the pruned units are removed."
-    removed, total = removed_params(model)
-    return 100*removed/total if total else 0.
 
 # %% ../nbs/02_layers.ipynb #a1c0e002
 def _release_walk(model:nn.Module, in_place:bool) -> tuple[int, int, list]:

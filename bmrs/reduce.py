@@ -11,15 +11,16 @@ import torch
 import torch.fx as fx
 import torch.nn.functional as F
 from torch import nn, Tensor
-from .layers import NoiseGate, gates, param_count, param_compression, unit_compression, draw_all
+from .layers import NoiseGate, gates, param_count, unit_compression, draw_all
 _all_ = ['param_count']   # the one counter lives in bmrs.layers; re-exported here
 from .models import Gated, HeadGated, build_model, ZERO_PRESERVING, ZERO_PRESERVING_FNS
 from .files import FileError, safe_name, atomic_path, write_atomic, check_writable, read_json, sha256_file, verify_sha256
 
 # %% auto #0
-__all__ = ['Scale', 'reduce', 'check_reduced', 'macs', 'latency_ms', 'layer_latency_ms', 'efficiency_report', 'EfficiencyReport',
-           'compare', 'true_param_compression', 'plan_removed_params', 'reduced_param_compression', 'build_base',
-           'save_reduced', 'load_reduced', 'reduce_and_report', 'param_count']
+__all__ = ['Scale', 'reduce', 'check_reduced', 'macs', 'latency_ms', 'layer_latency_ms', 'efficiency_report',
+           'plan_removed_params', 'reduced_param_compression', 'removed_params', 'param_compression',
+           'EfficiencyReport', 'compare', 'true_param_compression', 'build_base', 'save_reduced', 'load_reduced',
+           'reduce_and_report', 'param_count']
 
 # %% ../nbs/08_reduce.ipynb #20c817e9
 class Scale(nn.Module):
@@ -482,6 +483,11 @@ def _group_check(DG, group, nz:dict, names:dict, heads:set=frozenset(), risky:bo
         sp = (splits or {}).get(node)
         w = _split_why(sp) if sp is not None and sp['unit'] else None
         if w: bad |= set(it.root_idxs); why.append(w); continue
+        width = m.scale.numel() if isinstance(m, Scale) else (_dims(m) or (None, None))[0 if out or isinstance(m, _BN) else 1]
+        if width is not None and any(i >= width for i in it.idxs):   # e.g. through an unbind, whose mapping Torch-Pruning does not know
+            bad |= {r for i, r in zip(it.idxs, it.root_idxs) if i >= width}
+            why.append(f"Torch-Pruning maps them beyond the {width} channels of {names.get(m, type(m).__name__)} (an operation whose index mapping it does not know)")
+            continue
         if _risky(node) and not risky:
             bad |= set(it.root_idxs); why.append(f"removing them through {_RISKY[_risky(node)]} changes the outputs or the shapes "
                                                   "(sizes fixed in the network's code, a channel shuffle)"); continue
@@ -1298,6 +1304,63 @@ def _efficiency_report(model, example_input, batch_sizes, n_warmup, n_repeat, pe
                      **{f"ms_b{b}": latency_ms(model, _batch(x, b), n_warmup, n_repeat) for b in batch_sizes}))
     return pd.DataFrame(rows)
 
+# %% ../nbs/08_reduce.ipynb #c06c35ff
+def _count_after(m:nn.Module, e:dict) -> int:
+    "Parameters of layer `m` once plan entry `e` (kept 'out' / 'in' units) is applied, from the shapes alone."
+    o0, i0 = _dims(m)
+    o = len(e['out']) if e.get('out') is not None else o0
+    i = len(e['in']) if e.get('in') is not None else i0
+    n = 0
+    for pn, p in m.named_parameters(recurse=False):
+        if pn == 'bias' or isinstance(m, _BN) or isinstance(m, _CONV) and m.groups > 1: n += p.numel()//o0*o   # per output unit
+        elif pn == 'weight': n += p.numel()//(o0*i0)*o*i
+        else: n += p.numel()
+    return n
+
+def plan_removed_params(model:nn.Module,      # a gated network
+                        plan:dict,            # its reduction plan (`reduce(model).bmrs_plan`, or `_plan(model, x)`)
+                        gates_too:bool=True   # count the gates' parameters, which reduction folds away
+                        ) -> int:
+    "Parameters that `reduce` deletes when it applies `plan` to `model`, counted from shapes without cutting anything."
+    mods = dict(model.named_modules())
+    n = sum(param_count(mods[k]) - _count_after(mods[k], e) for k, e in plan['modules'].items())
+    for k, e in plan.get('params', {}).items():
+        p = model.get_parameter(k)
+        n += p.numel() - p.numel()//p.shape[e['dim']]*len(e['kept'])
+    return n + (param_count(model) - param_count(model, gates_too=False) if gates_too else 0)
+
+def reduced_param_compression(model:nn.Module,         # a gated network
+                              example_input=None,       # a batch, as for `reduce`
+                              gates_included:bool=True, # count the gates' parameters in the total (as `param_compression` does)
+                              plan:dict|None=None       # the plan `reduce` applied (`reduce(model, x).bmrs_plan`); None: made here
+                              ) -> float:
+    "Percentage of `model`'s parameters that `reduce` removes, from its plan: exactly `true_param_compression`, nothing built."
+    total = param_count(model, gates_included)
+    plan = _plan(model, example_input) if plan is None else plan
+    return 100*plan_removed_params(model, plan, gates_included)/total if total else 0.
+
+# %% ../nbs/08_reduce.ipynb #pc17a001
+def removed_params(model:nn.Module,     # a gated network
+                   example_input=None,   # a batch, for networks torch.fx cannot follow alone (as for `reduce`)
+                   plan:dict|None=None   # the plan `reduce` applied (`reduce(model, x).bmrs_plan`); None: made here
+                   ) -> tuple[int, int]:
+    """(parameters that go with the pruned units, total trainable parameters), from `reduce`'s plan, nothing built and
+    no weight touched: the weights `reduce` deletes with the masked units, and those units' gate parameters."""
+    total = param_count(model, trainable=True)
+    if not gates(model): return 0, total
+    plan = _plan(model, example_input) if plan is None else plan
+    gate = sum(sum(p.numel() for p in g.parameters(recurse=False))//g.n_units*int((g.mask == 0).sum()) for g in gates(model))
+    return plan_removed_params(model, plan, gates_too=False) + gate, total
+
+def param_compression(model:nn.Module,     # a gated network
+                      example_input=None,   # a batch, for networks torch.fx cannot follow alone (as for `reduce`)
+                      plan:dict|None=None   # the plan `reduce` applied; None: made here
+                      ) -> float:
+    """Percentage of trainable parameters (gates included) that disappear with the pruned units: what `reduce` removes,
+    from its plan, except the gates of kept units, which it folds into the weights (`reduced_param_compression` counts them)."""
+    removed, total = removed_params(model, example_input, plan)
+    return 100*removed/total if total else 0.
+
 # %% ../nbs/08_reduce.ipynb #32630442
 class EfficiencyReport:
     "Before/after efficiency of a reduction: `.layers`, `.totals` (DataFrames), `.info` (dict); `.to_dict()`, `.to_json()`."
@@ -1371,41 +1434,6 @@ def true_param_compression(model:nn.Module,          # a gated network
     "Percentage of `model`'s parameters that `reduce` removes, counted on the reduced network (builds it)."
     total = param_count(model, gates_included)
     return 100*(total - param_count(reduce(model, example_input)))/total if total else 0.
-
-# %% ../nbs/08_reduce.ipynb #c06c35ff
-def _count_after(m:nn.Module, e:dict) -> int:
-    "Parameters of layer `m` once plan entry `e` (kept 'out' / 'in' units) is applied, from the shapes alone."
-    o0, i0 = _dims(m)
-    o = len(e['out']) if e.get('out') is not None else o0
-    i = len(e['in']) if e.get('in') is not None else i0
-    n = 0
-    for pn, p in m.named_parameters(recurse=False):
-        if pn == 'bias' or isinstance(m, _BN) or isinstance(m, _CONV) and m.groups > 1: n += p.numel()//o0*o   # per output unit
-        elif pn == 'weight': n += p.numel()//(o0*i0)*o*i
-        else: n += p.numel()
-    return n
-
-def plan_removed_params(model:nn.Module,      # a gated network
-                        plan:dict,            # its reduction plan (`reduce(model).bmrs_plan`, or `_plan(model, x)`)
-                        gates_too:bool=True   # count the gates' parameters, which reduction folds away
-                        ) -> int:
-    "Parameters that `reduce` deletes when it applies `plan` to `model`, counted from shapes without cutting anything."
-    mods = dict(model.named_modules())
-    n = sum(param_count(mods[k]) - _count_after(mods[k], e) for k, e in plan['modules'].items())
-    for k, e in plan.get('params', {}).items():
-        p = model.get_parameter(k)
-        n += p.numel() - p.numel()//p.shape[e['dim']]*len(e['kept'])
-    return n + (param_count(model) - param_count(model, gates_too=False) if gates_too else 0)
-
-def reduced_param_compression(model:nn.Module,         # a gated network
-                              example_input=None,       # a batch, as for `reduce`
-                              gates_included:bool=True, # count the gates' parameters in the total (as `param_compression` does)
-                              plan:dict|None=None       # the plan `reduce` applied (`reduce(model, x).bmrs_plan`); None: made here
-                              ) -> float:
-    "Percentage of `model`'s parameters that `reduce` removes, from its plan: exactly `true_param_compression`, nothing built."
-    total = param_count(model, gates_included)
-    plan = _plan(model, example_input) if plan is None else plan
-    return 100*plan_removed_params(model, plan, gates_included)/total if total else 0.
 
 # %% ../nbs/08_reduce.ipynb #ff89a597
 _ARCH_FORMS = ('network', 'torchvision', 'transformers', 'builder')
