@@ -85,7 +85,7 @@ def fast_sample(mu:Tensor, # locations (U,)
     if mu.dim() != 1 or sigma.shape != mu.shape or u.dim() != 2 or u.shape[1] != mu.shape[0]:
         raise ValueError(f"fast_sample needs mu, sigma of shape (U,) and u of shape (N, U), got {tuple(mu.shape)}, {tuple(sigma.shape)}, {tuple(u.shape)}")
     if u.dtype != torch.float32: raise ValueError(f"fast_sample draws from float32 uniforms, got u of dtype {u.dtype}")
-    tm = unit_terms(mu, sigma, a, b)
+    with torch.no_grad(): tm = unit_terms(mu, sigma, a, b)   # constants to _Fast32 (its backward gives them no gradient): no graph
     wd = tm['al'].dtype
     mu, sigma = mu.to(wd), sigma.to(wd)
     keys = ('up', 'pa', 'd', 'qb', 'c', 'A', 'B', 'al', 'be')
