@@ -155,3 +155,23 @@ def test_gates_after_chunk():
     with torch.no_grad(): net.gb.mask.copy_(torch.tensor([1., 0., 1., 0.]))   # the same units on both pieces: all four go
     red = check(net, X, min_share=1.)
     assert red.bmrs_plan['modules']['conv']['out'] == [0, 2, 4, 6]
+
+
+class Unbind(nn.Module):
+    "unbind along the gated features (4 pieces of one unit each, taken by name), then a product and a stack."
+    def __init__(self):
+        super().__init__()
+        self.up, self.head = Gated(nn.Linear(6, 4), NoiseGate(4, axis=-1)), nn.Linear(3, 5)
+    def forward(self, x):
+        a, b, c, d = self.up(x).unbind(-1)
+        return self.head(torch.stack([a*b, c, d], -1))
+
+
+def test_unbind_reason():
+    """An unbind along the units gives one piece per unit, taken by the code: none can go. Torch-Pruning maps indices
+    through it and the stack beyond the reader's width (reduce raised IndexError on it); now the units stay, with the reason."""
+    net = mask_half(Unbind())
+    red = check(net, torch.randn(3, 6), min_share=None)
+    e, r = red.bmrs_plan['gates']['up.1'], red.bmrs_plan['reasons']['up.1']
+    assert (e['n_masked'], len(e['kept'])) == (2, 4) and r.startswith('2 of 2 masked units stay'), r
+    assert 'Torch-Pruning maps them beyond the 3 channels of head' in r, r
