@@ -3,7 +3,7 @@ pass, batch 32, of the MLP and LeNet5 without gates (None) and with E[θ], SNR, 
 
     python benchmarks/runtime.py [--reps 1000] [--warmup 50] [--threads 1] [--device cpu]
                                  [--networks mlp lenet5] [--datasets mnist] [--methods none etheta snr bmrs_n bmrs_u]
-                                 [--out results/benchmarks/runtime.json] [--md results/benchmarks/runtime.md] [--note TEXT]
+                                 [--pruned 0.76] [--out results/benchmarks/runtime.json] [--md results/benchmarks/runtime.md] [--note TEXT]
 
 What is timed, per (network, dataset, method), on one fixed random batch of the dataset's shape:
 - train: one training step as in `bmrs.train.train_epoch` — forward in training mode (θ sampled), cross-entropy + the
@@ -33,6 +33,11 @@ in one draw (`bmrs.layers.fuse_gates`); `--sampler exact` times the float64 path
 with (`--unfused` leaves each gate to draw its own noise). `--reduced 1 3 22 8` also times, at `--reduced_batch` (64),
 the plain LeNet5 against LeNet5 reduced to that many units per gate (`bmrs.reduce.reduce` of a gated LeNet5 with random
 units kept), with the default kernels and with the kernels `bmrs.utils.fastest_kernels` picks for it, interleaved.
+
+Gates start as initialised (μ = 0, log σ = −5, nothing pruned). Late in training most units are pruned and their
+posteriors wide, which changes what the gates cost (the fused draw skips pruned units; their KL is still computed):
+`--pruned 0.76` puts every gate in such a state — that fraction of its units pruned (mask 0) with μ uniform in
+[−15, −8] and log σ in [1.5, 3], the others kept with μ in [−1, 0] and log σ in [−4, −2], drawn from `--seed`.
 """
 import argparse, copy, json, os, platform, statistics, sys, time
 from pathlib import Path
@@ -130,7 +135,23 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument('--reduced', type=int, nargs=4, default=None, metavar='K',
                    help='also time LeNet5 reduced to K1..K4 units per gate against the plain LeNet5 (e.g. 1 3 22 8)')
     p.add_argument('--reduced_batch', type=int, nargs='+', default=[64], help='batch size(s) of the reduced-network timing')
+    p.add_argument('--pruned', type=float, default=0., help='late-training state: this fraction of every gate\'s units pruned and wide (0: as initialised)')
     return p
+
+
+def late_state(model, fraction:float, seed:int=0):
+    """Put every gate of `model` in a late-training state: `fraction` of its units (rounded) pruned with wide posteriors
+    (mu in [-15, -8], log sigma in [1.5, 3]), the others kept (mu in [-1, 0], log sigma in [-4, -2])."""
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for gate in gates(model):
+            n = gate.n_units; k = int(round(fraction*n))
+            idx = torch.randperm(n, generator=g)
+            r = lambda m, lo, hi: (lo + (hi - lo)*torch.rand(m, generator=g, dtype=torch.float64)).to(gate.mu)
+            gate.mask.fill_(1); gate.mask[idx[:k]] = 0
+            gate.mu[idx[:k]], gate.logsigma[idx[:k]] = r(k, -15, -8), r(k, 1.5, 3)
+            gate.mu[idx[k:]], gate.logsigma[idx[k:]] = r(n - k, -1, 0), r(n - k, -4, -2)
+    return model
 
 
 def reduced_lenet5(kept, dataset:str, seed:int=0):
@@ -186,6 +207,7 @@ def main(argv=None) -> dict:
     batches = list(dict.fromkeys(a.batch_size))
     if a.warmup < 0: raise SystemExit(f"--warmup must be >= 0, got {a.warmup}")
     if min(a.reduced_batch) < 1: raise SystemExit(f"--reduced_batch must be >= 1, got {min(a.reduced_batch)}")
+    if not 0 <= a.pruned < 1: raise SystemExit(f"--pruned must be in [0, 1), got {a.pruned}")
     device = torch.device(a.device)
     if device.type == 'cuda' and not torch.cuda.is_available(): raise SystemExit(f"--device {a.device}: CUDA is not available")
     torch.set_num_threads(a.threads); torch.manual_seed(a.seed)
@@ -195,10 +217,12 @@ def main(argv=None) -> dict:
             for m in a.methods:
                 for bs in batches:
                     model, shape, n_cls = make_network(n, d, m, a.image_size, a.sampler, not a.unfused)
+                    if a.pruned: late_state(model, a.pruned, a.seed)
                     tr, inf = step_fns(model, shape, n_cls, bs, device, a.seed)
                     key = (n, d, m, bs)
                     configs.append(dict(network=n, dataset=d, method=m, batch_size=bs, input_shape=list(shape), n_params=n_params(model),
-                                        n_gates=len(gates(model)), n_units=sum(g.n_units for g in gates(model))))
+                                        n_gates=len(gates(model)), n_units=sum(g.n_units for g in gates(model)),
+                                        n_pruned=sum(int((g.mask == 0).sum()) for g in gates(model))))
                     fns[key] = (tr, inf)
     for tr, inf in fns.values():
         for _ in range(a.warmup): tr(); inf()
@@ -219,12 +243,14 @@ def main(argv=None) -> dict:
                machine=machine,
                settings=dict(reps=a.reps, warmup=a.warmup, batch_size=batches[0], batch_sizes=batches, threads=torch.get_num_threads(),
                              device=str(device), image_size=a.image_size, kl_averaging='mean', optimizer='Adam',
-                             sampler=a.sampler, fused=not a.unfused, timed_seconds=round(time.time() - t0, 1)),
+                             sampler=a.sampler, fused=not a.unfused, pruned=a.pruned, timed_seconds=round(time.time() - t0, 1)),
                note=a.note, rows=rows)
     if a.reduced is not None:
         rec['reduced'] = time_reduced(a.reduced, a.datasets[0], list(dict.fromkeys(a.reduced_batch)), a.reps, a.warmup, device, a.seed)
     from bmrs.report import runtime_benchmark_markdown
     md = runtime_benchmark_markdown(rec)
+    if a.pruned: md += (f"\nGates in a late-training state (`--pruned {a.pruned:g}`): {a.pruned:.0%} of every gate's units pruned, "
+                        "with μ in [−15, −8] and log σ in [1.5, 3]; the others kept, μ in [−1, 0], log σ in [−4, −2].\n")
     if a.reduced is not None: md += reduced_markdown(rec['reduced'])
     out = Path(a.out); out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(rec, indent=1) + '\n')
