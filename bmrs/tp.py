@@ -4,7 +4,7 @@
 
 # %% ../nbs/08b_torch_pruning.ipynb #acab8fbf
 from __future__ import annotations
-import warnings
+import contextlib, math, warnings
 import torch
 from torch import nn
 import torch_pruning as tp
@@ -42,6 +42,26 @@ def _shared(model:nn.Module) -> list:
         if isinstance(m, NoiseGate): names.setdefault(id(m), []).append(n)
     return [ns[0] for ns in names.values() if len(ns) > 1]
 
+@contextlib.contextmanager
+def _tracing(model:nn.Module):
+    "`model` in eval mode with its gates' μ and log σ not requiring gradients (E[θ] a constant), restored after."
+    modes = [(m, m.training) for m in model.modules()]
+    grads = [(p, p.requires_grad) for g in model.modules() if isinstance(g, NoiseGate) for p in (g.mu, g.logsigma)]
+    try:
+        model.eval()
+        for p, _ in grads: p.requires_grad_(False)
+        with warnings.catch_warnings():
+            warnings.simplefilter('ignore')   # its shape inference warns about recursion depth on deep graphs
+            yield model
+    finally:
+        for m, t in modes: m.train(t)
+        for p, r in grads: p.requires_grad_(r)
+
+def _graph(model:nn.Module, example_input) -> tp.DependencyGraph:
+    "Torch-Pruning's dependency graph of `model` with the gates registered (call inside `_tracing`)."
+    return tp.DependencyGraph().build_dependency(model, example_input, forward_fn=lambda m, x: call_model(m, x),
+                                                 customized_pruners=PRUNERS, verbose=False)
+
 def dependency_graph(model:nn.Module,  # a gated network (shared gates must be untied first: `untie_gates`)
                      example_input     # an input batch (tensor, tuple, or dict of keyword arguments)
                      ) -> tp.DependencyGraph:
@@ -49,20 +69,9 @@ def dependency_graph(model:nn.Module,  # a gated network (shared gates must be u
     if (s := _shared(model)): raise ValueError(f"gate {s[0]!r} is used at several places: call untie_gates(model) first")
     if (h := next((n for n, m in model.named_modules() if isinstance(m, HeadGated)), None)) is not None:
         raise ValueError(f"head gate {h!r}: Torch-Pruning removes attention heads only through its pruners' num_heads "
-                         "options, not channel by channel; reduce this network with bmrs.reduce.reduce")
-    modes = [(m, m.training) for m in model.modules()]
+                         "options, not channel by channel; bmrs.tp.prune does that, or reduce with bmrs.reduce.reduce")
     # the gates' E[θ] is a constant while tracing: its arithmetic on μ and log σ is no part of the network's graph
-    grads = [(p, p.requires_grad) for g in model.modules() if isinstance(g, NoiseGate) for p in (g.mu, g.logsigma)]
-    try:
-        model.eval()
-        for p, _ in grads: p.requires_grad_(False)
-        with warnings.catch_warnings():
-            warnings.simplefilter('ignore')   # its shape inference warns about recursion depth on deep graphs
-            return tp.DependencyGraph().build_dependency(model, example_input, forward_fn=lambda m, x: call_model(m, x),
-                                                     customized_pruners=PRUNERS, verbose=False)
-    finally:
-        for m, t in modes: m.train(t)
-        for p, r in grads: p.requires_grad_(r)
+    with _tracing(model): return _graph(model, example_input)
 
 # %% ../nbs/08b_torch_pruning.ipynb #8b7bd3e0
 _LOW, _HIGH = -1e30, 1e30   # scores of a channel its gates have masked already, and of one no gate decides
@@ -107,13 +116,9 @@ def _outputs(dg:tp.DependencyGraph, group) -> torch.Tensor:
            if not dep.target.outputs and dg.is_out_channel_pruning_fn(dep.handler) for r in group[i].root_idxs}
     return torch.tensor(sorted(out), dtype=torch.long)
 
-def prune(model:nn.Module,          # a gated network (in place; shared gates must be untied: `untie_gates`)
-          example_input,            # an input batch (tensor, tuple, or dict of keyword arguments)
-          criterion:str|None=None   # None: each gate's own criterion and threshold
-          ) -> dict:
-    "Remove through Torch-Pruning every channel that all its gates prune; returns {gate name: channels removed}."
-    dg, out = dependency_graph(model, example_input), {}
-    names = {m: n for n, m in model.named_modules()}
+def _prune_units(model:nn.Module, example_input, criterion, names:dict) -> dict:
+    "The channel pass of `prune` (call inside `_tracing`, head gates out of the way): {gate name: channels removed}."
+    dg, out = _graph(model, example_input), {}
     fn = PRUNERS[NoiseGate].prune_out_channels
     for g in gates(model):
         if not g.enabled: continue
@@ -124,4 +129,101 @@ def prune(model:nn.Module,          # a gated network (in place; shared gates mu
         if len(drop) == g.n_units: drop = drop[1:]   # a layer keeps at least one channel
         if len(drop): dg.get_pruning_group(g, fn, drop.tolist()).prune()
         out[names[g]] = len(drop)
+    return out
+
+class _HeadScale(nn.Module):
+    "A head gate's eval-mode factor E[θ]·mask per head as a constant, which Torch-Pruning traces as an elementwise product."
+    def __init__(self, g:NoiseGate):
+        super().__init__()
+        s = (g.expected()*g.mask).detach() if g.enabled else torch.ones_like(g.mask)
+        self.register_buffer('s', s.view(-1, 1))   # (heads, 1): a head gate's axis is -2 of (…, heads, head_dim)
+    def forward(self, x): return x*self.s.to(x.dtype)
+
+def _head_places(model:nn.Module) -> list:
+    "[(gate name, `HeadGated`, gate)] of the head gates of `model`."
+    return [(f"{n}.0" if n else '0', m, m.gate) for n, m in model.named_modules() if isinstance(m, HeadGated) and isinstance(m.gate, NoiseGate)]
+
+@contextlib.contextmanager
+def _heads_as_constants(places:list):
+    "Each head gate of `places` replaced by its constant factor (`_HeadScale`) in the block; the gates are put back after."
+    try:
+        for _, hg, g in places: hg[0] = _HeadScale(g)
+        yield places
+    finally:
+        for _, hg, g in places: hg[0] = g
+
+def prune(model:nn.Module,          # a gated network (in place; shared gates must be untied: `untie_gates`)
+          example_input,            # an input batch (tensor, tuple, or dict of keyword arguments)
+          criterion:str|None=None   # None: each gate's own criterion and threshold
+          ) -> dict:
+    """Remove through Torch-Pruning every channel that all its gates prune, and every attention head its head gate
+    prunes (through `MetaPruner`'s head options, `prune_heads`); returns {gate name: channels (heads) removed}."""
+    if (s := _shared(model)): raise ValueError(f"gate {s[0]!r} is used at several places: call untie_gates(model) first")
+    names = {m: n for n, m in model.named_modules()}
+    heads = _head_places(model)
+    with _tracing(model), _heads_as_constants(heads):
+        out = _prune_units(model, example_input, criterion, names)
+        if heads: out |= _prune_heads(model, example_input, criterion, heads)
+    return out
+
+# %% ../nbs/08b_torch_pruning.ipynb #03aeec16
+class _HeadKeep(tp.importance.Importance):
+    "Importance of an attention group's channels for `MetaPruner`: 1 on a kept head, 0 on a pruned one; None for any other group."
+    def __init__(self, keep:dict): self.keep = keep   # {output projection: (kept heads (bool), head_dim)}
+    @torch.no_grad()
+    def __call__(self, group) -> torch.Tensor|None:
+        for i, (dep, idxs) in enumerate(group):
+            if dep.target.module in self.keep and group._DG.is_in_channel_pruning_fn(dep.handler):
+                k, hd = self.keep[dep.target.module]
+                out = torch.ones(len(group[0].idxs))
+                out[torch.tensor([int(r) for r in group[i].root_idxs], dtype=torch.long)] = k.repeat_interleave(hd).float()[torch.tensor([int(j) for j in idxs], dtype=torch.long)]
+                return out
+        return None
+
+def _kv_groups(model:nn.Module, name:str) -> int:
+    "Query heads per key/value head of the attention that holds the head gate `name` (its `num_key_value_groups`, else 1)."
+    g = getattr(model.get_submodule(name.rpartition('.')[0].rpartition('.')[0]), 'num_key_value_groups', None)   # HeadGated's parent
+    return g if isinstance(g, int) and not isinstance(g, bool) else 1
+
+def _gqa(name, how) -> ValueError:
+    return ValueError(f"head gate {name!r}: grouped-query attention ({how}): Torch-Pruning 1.6.1 removes as many query heads from "
+                      "every key/value group and never a key/value head, not the heads a gate masks; reduce this network with bmrs.reduce.reduce")
+
+def _prune_heads(model:nn.Module, example_input, criterion, places:list) -> dict:
+    """The head pass of `prune` (inside `_tracing` and `_heads_as_constants(places)`): Torch-Pruning's `MetaPruner`
+    removes the heads each head gate prunes, through its head options; returns {gate name: heads removed}."""
+    for name, _, _ in places:
+        if (k := _kv_groups(model, name)) > 1: raise _gqa(name, f"{k} query heads per key/value head")
+    dg, names = _graph(model, example_input), {m: n for n, m in model.named_modules()}
+    num_heads, ratios, keep, qkvs, out = {}, {}, {}, {}, {}
+    for name, hg, g in places:
+        o, hd, H = hg.layer, hg.head_dim, g.n_units
+        p = dg.get_pruner_of_module(o) if o in dg.module2node else None
+        if p is None or p.get_in_channels(o) != H*hd:
+            raise ValueError(f"head gate {name!r}: Torch-Pruning 1.6.1 cannot prune the inputs of its output projection ({type(o).__name__})")
+        grp = dg.get_pruning_group(o, p.prune_in_channels, list(range(H*hd)))
+        qkv = [d.target.module for d, _ in grp if dg.is_out_channel_pruning_fn(d.handler) and isinstance(d.target.module, (nn.Linear, nn.modules.conv._ConvNd))]
+        widths = sorted({dg.get_out_channels(l) for l in qkv})
+        if not qkv: raise ValueError(f"head gate {name!r}: Torch-Pruning's dependency graph couples no q, k, v layer to its output projection")
+        if widths != [H*hd]: raise _gqa(name, f"q, k, v widths {widths}")
+        d = pruned(g, criterion) if g.enabled else torch.zeros(H, dtype=torch.bool)
+        if d.all(): d[0] = False   # attention keeps one head (as reduce does)
+        n = int(d.sum())
+        for l in qkv: num_heads[l], ratios[l] = H, (n - .5)/H if n else 0.
+        keep[o], qkvs[name], out[name] = (~d, hd), qkv, n
+    if any(out.values()):
+        pr = tp.pruner.MetaPruner(model, example_input, importance=_HeadKeep(keep), global_pruning=False, pruning_ratio=.5,
+                                  num_heads=num_heads, prune_num_heads=True, prune_head_dims=False, head_pruning_ratio_dict=ratios,
+                                  in_channel_groups={}, out_channel_groups={}, customized_pruners=PRUNERS,
+                                  forward_fn=lambda m, x: call_model(m, x))
+        pr.step()
+    for name, hg, g in places:
+        k, hd = keep[hg.layer]
+        left = dg.get_in_channels(hg.layer)
+        if left != int(k.sum())*hd: raise RuntimeError(f"head gate {name!r}: Torch-Pruning left {left//hd} heads, not the {int(k.sum())} kept")
+        if out[name]: PRUNERS[NoiseGate].prune_out_channels(g, (~k).nonzero().flatten().tolist())
+        att = model.get_submodule(names[qkvs[name][0]].rpartition('.')[0])   # the attention module that holds q
+        h = int(k.sum())
+        for a, v in (('num_attention_heads', h), ('num_heads', h), ('all_head_size', h*hd)):
+            if isinstance(getattr(att, a, None), int) and not isinstance(getattr(att, a), bool): setattr(att, a, v)
     return out
