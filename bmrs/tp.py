@@ -10,7 +10,7 @@ from torch import nn
 import torch_pruning as tp
 from .layers import NoiseGate, gates
 from .methods import get_criterion
-from .models import HeadGated, untie_gates, call_model
+from .models import HeadGated, untie_gates, call_model, is_conv1d
 
 # %% auto #0
 __all__ = ['PRUNERS', 'GatePruner', 'dependency_graph', 'BMRSImportance', 'pruned', 'prune']
@@ -62,11 +62,18 @@ def _graph(model:nn.Module, example_input) -> tp.DependencyGraph:
     return tp.DependencyGraph().build_dependency(model, example_input, forward_fn=lambda m, x: call_model(m, x),
                                                  customized_pruners=PRUNERS, verbose=False)
 
+def _check(model:nn.Module):
+    "Refuse what Torch-Pruning's graph would get wrong: a gate used at several places, transformers' `Conv1D`."
+    if (s := _shared(model)): raise ValueError(f"gate {s[0]!r} is used at several places: call untie_gates(model) first")
+    if (c := next((n for n, m in model.named_modules() if is_conv1d(m)), None)) is not None:
+        raise ValueError(f"{c!r} is transformers' Conv1D (GPT-2): Torch-Pruning 1.6.1 has no pruner for it and would prune its "
+                         "(in, out) weight along the wrong dimension; reduce this network with bmrs.reduce.reduce")
+
 def dependency_graph(model:nn.Module,  # a gated network (shared gates must be untied first: `untie_gates`)
                      example_input     # an input batch (tensor, tuple, or dict of keyword arguments)
                      ) -> tp.DependencyGraph:
     "Torch-Pruning's dependency graph of `model`, traced in eval mode, with the gates as prunable layers."
-    if (s := _shared(model)): raise ValueError(f"gate {s[0]!r} is used at several places: call untie_gates(model) first")
+    _check(model)
     if (h := next((n for n, m in model.named_modules() if isinstance(m, HeadGated)), None)) is not None:
         raise ValueError(f"head gate {h!r}: Torch-Pruning removes attention heads only through its pruners' num_heads "
                          "options, not channel by channel; bmrs.tp.prune does that, or reduce with bmrs.reduce.reduce")
@@ -158,7 +165,7 @@ def prune(model:nn.Module,          # a gated network (in place; shared gates mu
           ) -> dict:
     """Remove through Torch-Pruning every channel that all its gates prune, and every attention head its head gate
     prunes (through `MetaPruner`'s head options, `prune_heads`); returns {gate name: channels (heads) removed}."""
-    if (s := _shared(model)): raise ValueError(f"gate {s[0]!r} is used at several places: call untie_gates(model) first")
+    _check(model)
     names = {m: n for n, m in model.named_modules()}
     heads = _head_places(model)
     with _tracing(model), _heads_as_constants(heads):
