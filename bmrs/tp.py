@@ -169,8 +169,9 @@ def prune(model:nn.Module,          # a gated network (in place; shared gates mu
     names = {m: n for n, m in model.named_modules()}
     heads = _head_places(model)
     with _tracing(model), _heads_as_constants(heads):
+        plan = _plan_heads(model, example_input, criterion, heads) if heads else None   # refuses before anything changes
         out = _prune_units(model, example_input, criterion, names)
-        if heads: out |= _prune_heads(model, example_input, criterion, heads)
+        if heads: out |= _prune_heads(model, example_input, heads, plan)
     return out
 
 # %% ../nbs/08b_torch_pruning.ipynb #03aeec16
@@ -196,13 +197,13 @@ def _gqa(name, how) -> ValueError:
     return ValueError(f"head gate {name!r}: grouped-query attention ({how}): Torch-Pruning 1.6.1 removes as many query heads from "
                       "every key/value group and never a key/value head, not the heads a gate masks; reduce this network with bmrs.reduce.reduce")
 
-def _prune_heads(model:nn.Module, example_input, criterion, places:list) -> dict:
-    """The head pass of `prune` (inside `_tracing` and `_heads_as_constants(places)`): Torch-Pruning's `MetaPruner`
-    removes the heads each head gate prunes, through its head options; returns {gate name: heads removed}."""
+def _plan_heads(model:nn.Module, example_input, criterion, places:list) -> dict:
+    """What `prune` asks Torch-Pruning's `MetaPruner` for, from the head gates `places` (inside `_tracing` and
+    `_heads_as_constants(places)`); changes nothing, raises what Torch-Pruning cannot do."""
     for name, _, _ in places:
         if (k := _kv_groups(model, name)) > 1: raise _gqa(name, f"{k} query heads per key/value head")
     dg, names = _graph(model, example_input), {m: n for n, m in model.named_modules()}
-    num_heads, ratios, keep, qkvs, out = {}, {}, {}, {}, {}
+    plan = dict(num_heads={}, ratios={}, keep={}, att={}, out={})
     for name, hg, g in places:
         o, hd, H = hg.layer, hg.head_dim, g.n_units
         p = dg.get_pruner_of_module(o) if o in dg.module2node else None
@@ -216,21 +217,27 @@ def _prune_heads(model:nn.Module, example_input, criterion, places:list) -> dict
         d = pruned(g, criterion) if g.enabled else torch.zeros(H, dtype=torch.bool)
         if d.all(): d[0] = False   # attention keeps one head (as reduce does)
         n = int(d.sum())
-        for l in qkv: num_heads[l], ratios[l] = H, (n - .5)/H if n else 0.
-        keep[o], qkvs[name], out[name] = (~d, hd), qkv, n
-    if any(out.values()):
-        pr = tp.pruner.MetaPruner(model, example_input, importance=_HeadKeep(keep), global_pruning=False, pruning_ratio=.5,
-                                  num_heads=num_heads, prune_num_heads=True, prune_head_dims=False, head_pruning_ratio_dict=ratios,
-                                  in_channel_groups={}, out_channel_groups={}, customized_pruners=PRUNERS,
-                                  forward_fn=lambda m, x: call_model(m, x))
+        for l in qkv: plan['num_heads'][l], plan['ratios'][l] = H, (n - .5)/H if n else 0.
+        plan['keep'][o], plan['out'][name] = (~d, hd), n
+        plan['att'][name] = model.get_submodule(names[qkv[0]].rpartition('.')[0])   # the attention module that holds q
+    return plan
+
+def _prune_heads(model:nn.Module, example_input, places:list, plan:dict) -> dict:
+    """The head pass of `prune` (inside `_tracing` and `_heads_as_constants(places)`): Torch-Pruning's `MetaPruner`
+    removes the heads of `plan` (`_plan_heads`) through its head options; returns {gate name: heads removed}."""
+    if any(plan['out'].values()):
+        pr = tp.pruner.MetaPruner(model, example_input, importance=_HeadKeep(plan['keep']), global_pruning=False, pruning_ratio=.5,
+                                  num_heads=plan['num_heads'], prune_num_heads=True, prune_head_dims=False,
+                                  head_pruning_ratio_dict=plan['ratios'], in_channel_groups={}, out_channel_groups={},
+                                  customized_pruners=PRUNERS, forward_fn=lambda m, x: call_model(m, x))
         pr.step()
     for name, hg, g in places:
-        k, hd = keep[hg.layer]
-        left = dg.get_in_channels(hg.layer)
-        if left != int(k.sum())*hd: raise RuntimeError(f"head gate {name!r}: Torch-Pruning left {left//hd} heads, not the {int(k.sum())} kept")
-        if out[name]: PRUNERS[NoiseGate].prune_out_channels(g, (~k).nonzero().flatten().tolist())
-        att = model.get_submodule(names[qkvs[name][0]].rpartition('.')[0])   # the attention module that holds q
-        h = int(k.sum())
+        k, hd = plan['keep'][hg.layer]
+        o = hg.layer
+        h, left = int(k.sum()), o.in_features if isinstance(o, nn.Linear) else o.in_channels
+        if left != h*hd: raise RuntimeError(f"head gate {name!r}: Torch-Pruning left {left//hd} heads, not the {h} kept")
+        if plan['out'][name]: PRUNERS[NoiseGate].prune_out_channels(g, (~k).nonzero().flatten().tolist())
+        att = plan['att'][name]
         for a, v in (('num_attention_heads', h), ('num_heads', h), ('all_head_size', h*hd)):
             if isinstance(getattr(att, a, None), int) and not isinstance(getattr(att, a), bool): setattr(att, a, v)
-    return out
+    return plan['out']
