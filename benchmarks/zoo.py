@@ -2,7 +2,7 @@
 """Prune any network (issue 17, item 7): torchvision and transformers networks with random weights, gates placed by
 `bmrs.models.add_gates` presets, a random half of each gate's units masked (a coupled gate is one gate: its places share
 one subset), then physically reduced by `bmrs.reduce.reduce` and, beside it, by Torch-Pruning on the same channel sets
-(`bmrs.tp.prune`). Writes `results/zoo/zoo.json` and `results/zoo/zoo.md` (with the command, machine and date).
+(`bmrs.tp.prune`: channels through its dependency graph, attention heads through its MetaPruner's head options). Writes `results/zoo/zoo.json` and `results/zoo/zoo.md` (with the command, machine and date).
 
     python benchmarks/zoo.py                       # every network
     python benchmarks/zoo.py --networks resnet18 hf_bert --size 64 --reps 5
@@ -174,6 +174,11 @@ def run(name, size, reps, seed=0):
 
 def _f(v, fmt): return '—' if v is None else format(v, fmt)
 
+# why Torch-Pruning removes fewer units than `reduce` on a network, shown when it does
+TP_NOTES = {'densenet121': "Torch-Pruning removes a channel only where every gate that reads it prunes it (a DenseNet feature "
+                           "is read by every later layer through the concatenation); it cannot fold a channel a gate zeroes "
+                           "before the concatenation, which the BatchNorms after it turn into a constant, into the next layers as reduce does"}
+
 def markdown(rows, header):
     "The README-ready table."
     out = [header, '',
@@ -184,13 +189,16 @@ def markdown(rows, header):
         rm = r.get('removed'); tr = r.get('tp_removed'); ms = r.get('masked') or 0
         red = (f"{rm/ms:.2f}" if rm is not None and ms else '—') if 'reduce_error' not in r else 'error¹'
         tpc = (f"{tr/ms:.2f}, {_f(r.get('tp_params_after', 0)/1e6, '.3f')}, {_f(r.get('tp_logit_diff'), '.1e')}"
-               if 'tp_error' not in r and tr is not None and ms else 'error¹')
+               if 'tp_error' not in r and tr is not None and ms else
+               'refused¹' if str(r.get('tp_error', '')).startswith('ValueError') else 'error¹')
         out.append(f"| {r['network']} | {r.get('gates', '—')} ({r.get('places', '—')}) | {ms} | {red} | "
                    f"{r['params_before']/1e6:.3f} → {_f(r['params_after']/1e6 if 'params_after' in r else None, '.3f')} | "
                    f"{_f(r.get('real_param_compression'), '.1f')} ({_f(r.get('plan_param_compression'), '.1f')}; {_f(r.get('param_compression_links'), '.1f')}) | {r['macs_before']/1e6:.1f} → {_f(r['macs_after']/1e6 if 'macs_after' in r else None, '.1f')} | "
                    f"{_f(r.get('logit_diff'), '.1e')} | {_f(r.get('latency_ms_before'), '.2f')} → {_f(r.get('latency_ms_after'), '.2f')} | {tpc} |")
         for k in ('reduce_error', 'tp_error'):
             if k in r: notes.append(f"* {r['network']}, {k.split('_')[0]}: {r[k]}")
+        if r['network'] in TP_NOTES and rm is not None and tr is not None and tr < rm:
+            notes.append(f"* {r['network']}, tp: removes {tr} units, reduce {rm}: {TP_NOTES[r['network']]}")
         if r.get('skipped'): notes.append(f"* {r['network']}: not gated, parent reads the weights: {len(r['skipped'])} module(s), e.g. {next(iter(r['skipped']))}")
     if notes: out += ['', '¹ and notes:', ''] + notes
     return '\n'.join(out) + '\n'
@@ -241,7 +249,9 @@ def main(argv=None):
               "\"removed / masked\": units that disappear at the gated places; "
               "\"real\": share of the gated network's parameters that `reduce` removes, beside the plan's count "
               "(`reduced_param_compression`) and the gate-link estimate (`bmrs.layers.param_compression`); latency: the plain unpruned "
-              "network vs the reduced one, interleaved medians on a shared machine (noisy).")
+              "network vs the reduced one, interleaved medians on a shared machine (noisy). Torch-Pruning: `bmrs.tp.prune` on the same "
+              "masks (channels through its dependency graph, heads through its MetaPruner's head options); \"refused\": what it "
+              "cannot do, with the reason.")
     write_atomic(out/'zoo.md', markdown(rows, header))
 
 if __name__ == '__main__': main()
