@@ -144,7 +144,6 @@ def run(name, size, reps, seed=0):
     row['places'], row['masked'] = len(plc), sum(int((g.mask == 0).sum()) for *_, g in plc)
     with torch.no_grad(): y = u(x)
     row['params_before'], row['params_gated'] = param_count(plain), param_count(u)
-    row['param_compression_links'] = param_compression(u)
     row['macs_before'] = macs(plain, x)[0]
     try:
         with deadline('reduce'): r = reduce(u, x, atol=math.inf)
@@ -154,6 +153,8 @@ def run(name, size, reps, seed=0):
         row['real_param_compression'] = 100*(row['params_gated'] - row['params_after'])/row['params_gated']
         # the count of the plan `reduce` applied, from shapes, without building anything
         row['plan_param_compression'] = reduced_param_compression(u, plan=r.bmrs_plan)
+        # what training records and logs report: the pruned units' share, from the same plan (kept units' gates not counted)
+        row['param_compression'] = param_compression(u, plan=r.bmrs_plan)
         row['method'] = r.bmrs_plan.get('method')
         row['latency_ms_before'], row['latency_ms_after'] = timed([plain, r], x, reps)
         reasons = getattr(r, 'bmrs_plan', {}).get('reasons') if isinstance(getattr(r, 'bmrs_plan', None), dict) else None
@@ -182,7 +183,7 @@ TP_NOTES = {'densenet121': "Torch-Pruning removes a channel only where every gat
 def markdown(rows, header):
     "The README-ready table."
     out = [header, '',
-           '| network | gates (places) | units masked | removed / masked | params before → after (M) | real param. compr. % (plan; links) | MACs before → after (M) | max logit diff | latency before → after (ms) | Torch-Pruning: removed / masked, params after (M), logit diff |',
+           '| network | gates (places) | units masked | removed / masked | params before → after (M) | params removed %: real (`param_compression`) | MACs before → after (M) | max logit diff | latency before → after (ms) | Torch-Pruning: removed / masked, params after (M), logit diff |',
            '|---|---|---|---|---|---|---|---|---|---|']
     notes = []
     for r in rows:
@@ -193,7 +194,7 @@ def markdown(rows, header):
                'refused¹' if str(r.get('tp_error', '')).startswith('ValueError') else 'error¹')
         out.append(f"| {r['network']} | {r.get('gates', '—')} ({r.get('places', '—')}) | {ms} | {red} | "
                    f"{r['params_before']/1e6:.3f} → {_f(r['params_after']/1e6 if 'params_after' in r else None, '.3f')} | "
-                   f"{_f(r.get('real_param_compression'), '.1f')} ({_f(r.get('plan_param_compression'), '.1f')}; {_f(r.get('param_compression_links'), '.1f')}) | {r['macs_before']/1e6:.1f} → {_f(r['macs_after']/1e6 if 'macs_after' in r else None, '.1f')} | "
+                   f"{_f(r.get('real_param_compression'), '.1f')} ({_f(r.get('param_compression'), '.1f')}) | {r['macs_before']/1e6:.1f} → {_f(r['macs_after']/1e6 if 'macs_after' in r else None, '.1f')} | "
                    f"{_f(r.get('logit_diff'), '.1e')} | {_f(r.get('latency_ms_before'), '.2f')} → {_f(r.get('latency_ms_after'), '.2f')} | {tpc} |")
         for k in ('reduce_error', 'tp_error'):
             if k in r: notes.append(f"* {r['network']}, {k.split('_')[0]}: {r[k]}")
@@ -247,8 +248,10 @@ def main(argv=None):
                      f"Torch-Pruning {r['torch_pruning']})" + (f": rows {', '.join(r['networks'])}" if len(runs) > 1 else '') for r in runs)
     header = (f"Random weights, a random half of each gate's units masked, batch 1, one thread. {made}. "
               "\"removed / masked\": units that disappear at the gated places; "
-              "\"real\": share of the gated network's parameters that `reduce` removes, beside the plan's count "
-              "(`reduced_param_compression`) and the gate-link estimate (`bmrs.layers.param_compression`); latency: the plain unpruned "
+              "\"real\": share of the gated network's parameters that `reduce` removes (counted on the reduced network; its plan's "
+              "count `reduced_param_compression` is recorded beside it and equal), and in brackets `param_compression`, the share "
+              "training records and logs report (the same plan's count less the kept units' gates, which `reduce` folds away); "
+              "latency: the plain unpruned "
               "network vs the reduced one, interleaved medians on a shared machine (noisy). Torch-Pruning: `bmrs.tp.prune` on the same "
               "masks (channels through its dependency graph, heads through its MetaPruner's head options); \"refused\": what it "
               "cannot do, with the reason.")

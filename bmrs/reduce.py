@@ -63,7 +63,7 @@ _MUL = {operator.mul, operator.imul, torch.mul, operator.truediv, operator.itrue
 _MUL_METHODS = {'mul', 'mul_', 'div', 'div_'}
 
 # %% ../nbs/08_reduce.ipynb #37cffe18
-from .models import conv1d_class, is_conv1d   # one test of "is this transformers' Conv1D", shared with add_gates
+from .models import conv1d_class, is_conv1d, call_model   # one test of "is this transformers' Conv1D", shared with add_gates
 
 # %% ../nbs/08_reduce.ipynb #c63e971b
 def _gate_mask(g:NoiseGate) -> Tensor:
@@ -478,7 +478,7 @@ def _group_check(DG, group, nz:dict, names:dict, heads:set=frozenset(), risky:bo
         m, out = node.module, DG.is_out_channel_pruning_fn(it.dep.handler)
         k = _KINDS.get(type(getattr(node, 'grad_fn', None)).__name__)
         if k and k not in kinds: kinds.append(k)
-        if node.type == O.OUTPUT:
+        if node.type == O.OUTPUT or out and not node.outputs:   # (a layer nothing reads: its channels are the network's outputs)
             bad |= set(it.root_idxs); why.append("they reach the network's output"); continue
         sp = (splits or {}).get(node)
         w = _split_why(sp) if sp is not None and sp['unit'] else None
@@ -1197,12 +1197,12 @@ def _update_config(model:nn.Module, plan:dict):
 # %% ../nbs/08_reduce.ipynb #490f726a
 def check_reduced(gated:nn.Module,      # the gated network
                   reduced:nn.Module,    # `reduce(gated)`
-                  example_input:Tensor, # a batch
+                  example_input, # a batch: a tensor, or a tuple / dict of the network's arguments
                   atol:float=1e-5) -> float:
     "Max |difference| of the eval-mode outputs (relative to max(1, |gated outputs|)); raises if above `atol`."
     modes = [(m, m.training) for m in (gated, reduced)]
     try:
-        with torch.no_grad(): y, z = _out(gated.eval()(example_input)), _out(reduced.eval()(example_input))
+        with torch.no_grad(): y, z = _out(call_model(gated.eval(), example_input)), _out(call_model(reduced.eval(), example_input))
     finally:
         for m, t in modes: m.train(t)
     d = float((y - z).abs().max())/max(1., float(y.abs().max())) if y.numel() else 0.

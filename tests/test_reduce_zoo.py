@@ -407,3 +407,33 @@ def test_layer_scale(tmp_path):
     save_reduced(red, tmp_path/'m')   # the plan's parameter entry rebuilds the same network
     back = load_reduced(tmp_path/'m', base=copy.deepcopy(net))
     with torch.no_grad(): torch.testing.assert_close(back(X), net(X), rtol=1e-5, atol=1e-5)
+
+
+def test_gated_outputs_stay():
+    """A gate on the network's last layer (add_gates after every Linear): with an example input, the dependency graph
+    used to remove the masked logits too (the reduced network then had 3 outputs instead of 6 and failed its own check).
+    The outputs stay, with the reason; the hidden layer loses its masked units (hand count)."""
+    torch.manual_seed(0)
+    net = add_gates(nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 6)), after=nn.Linear)
+    with torch.no_grad():
+        for g in gates(net): g.mask[:g.n_units//2] = 0
+    x = torch.randn(3, 4)
+    red = check(net.eval(), x, min_share=None)
+    assert (red[0].out_features, red[2].in_features, red[2].out_features) == (4, 4, 6)
+    assert n_params(red, trainable=False) == 4*4 + 4 + 4*6 + 6
+    assert "reach the network's output" in red.bmrs_plan['reasons']['2.1']
+
+
+def test_dict_example_input():
+    "reduce checks its result on an example input given as the network's keyword arguments (a transformers batch)."
+    from transformers import BertConfig, BertForSequenceClassification
+    torch.manual_seed(0)
+    m = BertForSequenceClassification(BertConfig(vocab_size=50, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+                                                 intermediate_size=32, max_position_embeddings=16, num_labels=3))
+    add_gates(m, after='mlp')
+    with torch.no_grad():
+        for g in gates(m): g.mask[:g.n_units//2] = 0
+    x = {'input_ids': torch.randint(0, 50, (2, 8)), 'attention_mask': torch.ones(2, 8, dtype=torch.long)}
+    red = reduce(m.eval(), x)
+    assert red.bert.encoder.layer[0].intermediate.dense.out_features == 16
+    assert check_reduced(m, red, x) <= 1e-5
