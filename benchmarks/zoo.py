@@ -180,6 +180,12 @@ TP_NOTES = {'densenet121': "Torch-Pruning removes a channel only where every gat
                            "is read by every later layer through the concatenation); it cannot fold a channel a gate zeroes "
                            "before the concatenation, which the BatchNorms after it turn into a constant, into the next layers as reduce does"}
 
+# why `reduce` keeps masked units on a network, where the architecture decides it
+REDUCE_NOTES = {'densenet121': "the architecture: a DenseNet layer's output is concatenated into the input of every later layer of its "
+                               "block; a gate after a layer's first BatchNorm zeroes a feature for that layer only, and the feature "
+                               "stays wherever another layer reads it non-zero",
+                'convnext_tiny': "the gate on the classifier: the network's 1,000 logits stay"}
+
 def markdown(rows, header):
     "The README-ready table."
     out = [header, '',
@@ -200,6 +206,10 @@ def markdown(rows, header):
             if k in r: notes.append(f"* {r['network']}, {k.split('_')[0]}: {r[k]}")
         if r['network'] in TP_NOTES and rm is not None and tr is not None and tr < rm:
             notes.append(f"* {r['network']}, tp: removes {tr} units, reduce {rm}: {TP_NOTES[r['network']]}")
+        if rm is not None and rm < ms and r.get('reasons'):   # why masked units stay: the plan's reason per gate (all of them in zoo.json)
+            first = next(iter(r['reasons'].items()))
+            notes.append(f"* {r['network']}, reduce: {ms - rm} of {ms} masked units stay" + (f" ({REDUCE_NOTES[r['network']]})" if r['network'] in REDUCE_NOTES else '')
+                         + f"; e.g. gate {first[0]}: {first[1][:240]}{'…' if len(first[1]) > 240 else ''}")
         if r.get('skipped'): notes.append(f"* {r['network']}: not gated, parent reads the weights: {len(r['skipped'])} module(s), e.g. {next(iter(r['skipped']))}")
     if notes: out += ['', '¹ and notes:', ''] + notes
     return '\n'.join(out) + '\n'
@@ -213,7 +223,12 @@ def main(argv=None):
     ap.add_argument('--out', default='results/zoo')
     ap.add_argument('--limit', type=int, default=300, help='seconds reduce (and Torch-Pruning) may take on one network')
     ap.add_argument('--merge', action='store_true', help="replace only these networks' rows in the existing zoo.json (each run's command kept)")
+    ap.add_argument('--render', action='store_true', help="only write zoo.md again from the existing zoo.json (nothing is run)")
     a = ap.parse_args(argv)
+    if a.render:
+        from bmrs.files import read_json
+        old = read_json(Path(a.out)/'zoo.json', 'zoo results')
+        return write(Path(a.out), old.get('runs') or [old['meta']], old['rows'], old['meta'])
     LIMIT_S = a.limit
     torch.set_num_threads(1)
     out = Path(a.out); out.mkdir(parents=True, exist_ok=True)
@@ -242,8 +257,12 @@ def main(argv=None):
         rows = sorted(kept + rows, key=lambda r: NETWORKS.index(r['network']) if r['network'] in NETWORKS else len(NETWORKS))
         for r in old_runs: r['networks'] = [n for n in r['networks'] if n not in now]
         runs = [r for r in old_runs if r['networks']] + [meta]
+    write(out, runs, rows, meta, json_too=True)
+
+def write(out:Path, runs, rows, meta, json_too=False):
+    "zoo.json (`json_too`) and zoo.md from the rows and the runs that made them."
     from bmrs.files import write_atomic
-    write_atomic(out/'zoo.json', json.dumps(dict(meta=meta, runs=runs, rows=rows), indent=1, default=str))
+    if json_too: write_atomic(out/'zoo.json', json.dumps(dict(meta=meta, runs=runs, rows=rows), indent=1, default=str))
     made = '; '.join(f"`{r['command']}` on {r['machine']}, {r['date']} (torch {r['torch']}, transformers {r['transformers']}, "
                      f"Torch-Pruning {r['torch_pruning']})" + (f": rows {', '.join(r['networks'])}" if len(runs) > 1 else '') for r in runs)
     header = (f"Random weights, a random half of each gate's units masked, batch 1, one thread. {made}. "
