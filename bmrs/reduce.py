@@ -63,7 +63,7 @@ _MUL = {operator.mul, operator.imul, torch.mul, operator.truediv, operator.itrue
 _MUL_METHODS = {'mul', 'mul_', 'div', 'div_'}
 
 # %% ../nbs/08_reduce.ipynb #37cffe18
-from .models import conv1d_class, is_conv1d, call_model   # one test of "is this transformers' Conv1D", shared with add_gates
+from .models import conv1d_class, is_conv1d, call_model, untie_gates   # one test of "is this transformers' Conv1D", shared with add_gates
 
 # %% ../nbs/08_reduce.ipynb #c63e971b
 def _gate_mask(g:NoiseGate) -> Tensor:
@@ -1348,7 +1348,9 @@ def removed_params(model:nn.Module,     # a gated network
     no weight touched: the weights `reduce` deletes with the masked units, and those units' gate parameters."""
     total = param_count(model, trainable=True)
     if not gates(model): return 0, total
-    plan = _plan(model, example_input) if plan is None else plan
+    if plan is None:   # coupled gates (one gate at several places, `add_gates(coupled=True)`): the plan of its places, as `reduce` is given them
+        tied = sum(isinstance(m, NoiseGate) for _, m in model.named_modules(remove_duplicate=False)) > len(gates(model))
+        plan = _plan(untie_gates(copy.deepcopy(model)) if tied else model, example_input)
     gate = sum(sum(p.numel() for p in g.parameters(recurse=False))//g.n_units*int((g.mask == 0).sum()) for g in gates(model))
     return plan_removed_params(model, plan, gates_too=False) + gate, total
 
