@@ -396,12 +396,10 @@ def set_gates_enabled(model:nn.Module, enabled:bool=True):
 
 # %% ../nbs/02_layers.ipynb #fe38f9d9
 def _kept_sample(mu, sigma, a, b, u, keep):
-    """`fast_sample` of the kept units only (`keep`); a pruned unit's theta is 0, as its gate makes it anyway. `u`: the
-    uniforms of all units (n, U), or of the kept units only (n, K), as `draw_all` draws them."""
+    "`fast_sample` of the kept units only (`keep`), `u` (n, kept units) their uniforms; a pruned unit's theta is 0, as its gate makes it anyway."
     if bool(keep.all()): return fast_sample(mu, sigma, u, a, b)
     ki = keep.nonzero().squeeze(1)
     out = u.new_zeros(u.shape[0], keep.numel())
-    if u.shape[1] == keep.numel(): u = u[:, ki]
     return out.index_copy(1, ki, fast_sample(mu[ki], sigma[ki], u, a, b)) if len(ki) else out
 
 def draw_all(model, args, kwargs):
@@ -421,16 +419,11 @@ def draw_all(model, args, kwargs):
         exact_sample = lambda mu, sigma, a, b, uu: sample_theta(mu.to(uu.dtype), sigma.to(uu.dtype), uu, a, b)
         for g, t in zip(exact, _per_gate(exact_sample, exact, us)): g._theta = t
     if fast:
-        sizes, groups = [g.n_units for g in fast], _groups(fast)
+        sizes = [g.n_units for g in fast]
         keep = torch.cat([g.mask.reshape(-1) for g in fast]).to(dev) != 0
-        u = uniform32(n, int(keep.sum()), dev)   # the kept units' uniforms, in gate order
-        if len(groups) == 1:   # the usual case: the draw goes to the group's units as it is (no scatter, split and join)
-            (a, b, _, cm), grp = next(iter(groups.items()))
-            th = _kept_sample(*_group_params(grp, a, b, cm), a, b, u, keep)
-            for g, t in zip(grp, th.split(sizes, dim=1)): g._theta = t
-            return
-        if not bool(keep.all()): u = torch.zeros(n, keep.numel(), device=dev).index_copy_(1, keep.nonzero().squeeze(1), u)
-        us, ks = dict(zip(fast, u.split(sizes, dim=1))), dict(zip(fast, keep.split(sizes)))
+        ends = keep.cumsum(0)[torch.tensor(sizes).cumsum(0) - 1].tolist()   # kept units up to each gate's last (one sync)
+        u = uniform32(n, ends[-1], dev)                                      # the kept units' uniforms, in gate order
+        us, ks = dict(zip(fast, u.tensor_split(ends[:-1], dim=1))), dict(zip(fast, keep.split(sizes)))   # per gate
         for g, t in zip(fast, _per_gate(_kept_sample, fast, us, ks)): g._theta = t
 
 def set_sampler(model:nn.Module, sampler:str='fast') -> nn.Module:

@@ -473,10 +473,10 @@ def run_metrics(model:nn.Module, # the tested network (best checkpoint)
                ) -> dict:
     "The record's metrics: accuracy, unit and parameter compression (what `reduce` removes, from its plan; the release's count as `param_compression_release`), parameter counts, units kept per layer, times."
     gated = bool(gates(model))
-    removed, total = removed_params(model) if gated else (0, param_count(model, trainable=True))
+    removed, total = removed_params(model)   # (0, total) for a network without gates
     gate_params = sum(2*g.n_units for g in gates(model))
     metrics = dict(val_top1=val['top1'], val_top5=val['top5'], test_top1=test['top1'], test_top5=test['top5'],
-                   unit_compression=unit_compression(model), param_compression=100*removed/total if gated and total else 0.,
+                   unit_compression=unit_compression(model), param_compression=100*removed/total if total else 0.,
                    n_params=total, n_params_removed=removed, n_gate_params=gate_params,
                    n_params_without_gates=total - gate_params, layers=unit_counts(model),
                    best_epoch=best_epoch, match_unit_compression=match_pct,
