@@ -70,7 +70,6 @@ def evaluate(model:nn.Module, # network to score (put in eval mode)
     return dict(top1=100*top1/n, top5=100*top5/n)
 
 # %% ../nbs/00b_utils.ipynb #b6587f8a
-import warnings
 class KernelChoice(nn.Module):
     "`module` run under the kernel settings `fastest_kernels` picked: oneDNN (mkldnn) on or off, channels_last or not."
     def __init__(self,
@@ -82,9 +81,11 @@ class KernelChoice(nn.Module):
         self.mkldnn, self.channels_last, self.timings = mkldnn, channels_last, {}
     def forward(self, x):
         if self.channels_last and x.dim() == 4: x = x.contiguous(memory_format=torch.channels_last)
-        with warnings.catch_warnings():   # torch says, each time the flags are set, that TF32 on oneDNN needs an Intel GPU
-            warnings.filterwarnings('ignore', message='TF32 acceleration on top of oneDNN', category=UserWarning)
-            with torch.backends.mkldnn.flags(enabled=self.mkldnn): return self.module(x)
+        old = torch.backends.mkldnn.enabled       # only the one switch: `torch.backends.mkldnn.flags` also sets TF32, whose
+        if old == self.mkldnn: return self.module(x)   # warning each call cost a quarter of a tiny network's forward (issue 19)
+        torch.backends.mkldnn.enabled = self.mkldnn
+        try: return self.module(x)
+        finally: torch.backends.mkldnn.enabled = old
     def extra_repr(self): return f"mkldnn={self.mkldnn}, channels_last={self.channels_last}"
 
 # %% ../nbs/00b_utils.ipynb #68f01932
