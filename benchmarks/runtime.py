@@ -7,7 +7,8 @@ pass, batch 32, of the MLP and LeNet5 without gates (None) and with E[θ], SNR, 
 
 What is timed, per (network, dataset, method), on one fixed random batch of the dataset's shape:
 - train: one training step as in `bmrs.train.train_epoch` — forward in training mode (θ sampled), cross-entropy + the
-  gates' KL (`kl_averaging='mean'`, as the grids), backward, Adam update;
+  gates' KL (`kl_averaging='mean'`, as the grids), backward, Adam update (`bmrs.train.make_adam`, as training: with the
+  fast sampler the gates' parameters are updated by torch's fused Adam, the network's weights by its default Adam);
 - inference: one forward pass in eval mode under `torch.no_grad()`, before any pruning (every mask is 1), of a copy
   of the network that is never trained: its gates compute E[θ] once and cache it (`NoiseGate.expected`), as a trained
   network being evaluated does. (Timing inference on the network being trained would recompute E[θ] after every
@@ -49,6 +50,7 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path: sys.path.insert(0, str(REPO))
 from bmrs.models import build_model, n_params
 from bmrs.layers import gates, model_kl, fuse_gates, set_sampler
+from bmrs.train import make_adam
 from bmrs.methods import RUNTIME_METHODS, get_method
 from bmrs.data import dataset_info
 
@@ -83,14 +85,14 @@ def make_network(network:str, dataset:str, method:str, image_size:int|None=None,
     return model, (info.in_channels, size, size), info.n_classes
 
 
-def step_fns(model, shape, n_classes, batch_size, device, seed=0):
-    "(train step, inference forward) closures on one fixed random batch; inference runs on an untrained copy."
+def step_fns(model, shape, n_classes, batch_size, device, seed=0, sampler:str='fast'):
+    "(train step, inference forward) closures on one fixed random batch; inference runs on an untrained copy; Adam as training makes it."
     g = torch.Generator().manual_seed(seed)
     x = torch.randn(batch_size, *shape, generator=g).to(device)
     y = torch.randint(0, n_classes, (batch_size,), generator=g).to(device)
     model = model.to(device)
     frozen = copy.deepcopy(model).eval()
-    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    opt = make_adam(model, 1e-3, fuse_gates=sampler == 'fast')   # as `bmrs.train.make_optimizer`: the fast path's gates in one fused Adam group
     gated = bool(gates(model))
     def train():
         model.train()
@@ -218,7 +220,7 @@ def main(argv=None) -> dict:
                 for bs in batches:
                     model, shape, n_cls = make_network(n, d, m, a.image_size, a.sampler, not a.unfused)
                     if a.pruned: late_state(model, a.pruned, a.seed)
-                    tr, inf = step_fns(model, shape, n_cls, bs, device, a.seed)
+                    tr, inf = step_fns(model, shape, n_cls, bs, device, a.seed, a.sampler)
                     key = (n, d, m, bs)
                     configs.append(dict(network=n, dataset=d, method=m, batch_size=bs, input_shape=list(shape), n_params=n_params(model),
                                         n_gates=len(gates(model)), n_units=sum(g.n_units for g in gates(model)),

@@ -26,11 +26,11 @@ from .files import FileError, safe_name, write_atomic, save_atomic, check_writab
 # %% auto #0
 __all__ = ['PRUNING_CLASSES', 'NETWORKS', 'DATASETS', 'KL_AVERAGING', 'DEVICES', 'PRECISIONS', 'CNNS', 'MASKS', 'CHOICES',
            'TrainConfig', 'ConfigError', 'check_config', 'energy_tracker', 'read_compression', 'kl_term', 'autocast',
-           'rank_loss', 'NonFiniteLoss', 'train_epoch', 'make_optimizer', 'arch_of', 'build', 'read_record', 'run_path',
-           'verify_run_files', 'with_gate_params', 'config_of', 'load_run', 'config_changes', 'run_status',
-           'run_finished', 'start_run', 'run_metrics', 'write_run', 'progress_path', 'save_progress', 'load_progress',
-           'train_phase', 'fine_tune_phase', 'train', 'reduce_run', 'parser', 'main', 'seed_everything',
-           'resolve_device', 'git_commit', 'environment', 'evaluate']
+           'rank_loss', 'NonFiniteLoss', 'train_epoch', 'make_adam', 'make_optimizer', 'arch_of', 'build',
+           'read_record', 'run_path', 'verify_run_files', 'with_gate_params', 'config_of', 'load_run', 'config_changes',
+           'run_status', 'run_finished', 'start_run', 'run_metrics', 'write_run', 'progress_path', 'save_progress',
+           'load_progress', 'train_phase', 'fine_tune_phase', 'train', 'reduce_run', 'parser', 'main',
+           'seed_everything', 'resolve_device', 'git_commit', 'environment', 'evaluate']
 
 # %% ../nbs/05_train.ipynb #b46a5a8c
 PRUNING_CLASSES = release_classes()   # {release class name: criterion}, from bmrs.methods
@@ -291,10 +291,23 @@ def train_epoch(model, opt, data:bdata.TensorData, cfg:TrainConfig, device, gene
     return {k: v/max(n, 1) for k, v in tot.items()}
 
 # %% ../nbs/05_train.ipynb #6a3f4ed2
+def make_adam(model:nn.Module, lr:float, weight_decay:float=0.,
+              fuse_gates:bool=True, # gate parameters in a group of their own, updated by torch's fused Adam
+             ) -> torch.optim.Adam:
+    """Adam over `model`'s parameters: the network's weights with torch's default Adam; with `fuse_gates`, the gates'
+    (mu, log sigma: two small tensors per gate) in a second group with `fused=True` (one kernel for them all, on CPU and
+    CUDA), which the fast path uses: same update up to rounding."""
+    gp = {id(p) for g in gates(model) for p in g.parameters()}
+    mine = [p for p in model.parameters() if id(p) in gp]
+    if not (fuse_gates and mine and all(p.device.type in ('cpu', 'cuda') and p.is_floating_point() for p in mine)):
+        return torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
+    return torch.optim.Adam([dict(params=[p for p in model.parameters() if id(p) not in gp]), dict(params=mine, fused=True)],
+                            lr=lr, weight_decay=weight_decay)
+
 def make_optimizer(model, cfg:TrainConfig, total_steps:int):
-    "Adam (AdamW + linear warm-up for the ViT, as in the release) and its scheduler (or None)."
+    "Adam (`make_adam`: gates fused on the fast path; AdamW + linear warm-up for the ViT, as in the release) and its scheduler (or None)."
     if cfg.network != 'vit':
-        return torch.optim.Adam(model.parameters(), lr=cfg.learning_rate, weight_decay=cfg.weight_decay), None
+        return make_adam(model, cfg.learning_rate, cfg.weight_decay, fuse_gates=cfg.sampler == 'fast'), None
     decay, no_decay = [], []
     for n, p in model.named_parameters():
         (no_decay if (p.ndim < 2 or 'norm' in n.lower()) else decay).append(p)
@@ -566,10 +579,13 @@ def _evaluate(model, data, cfg:TrainConfig, device, d:Dist=SINGLE) -> dict:
     "`evaluate_dist` (one process: `evaluate`) under the run's autocast."
     with autocast(cfg, device): return evaluate_dist(model, data, device, d)
 
-def _restart(start:dict|None, opt, sched, scaler) -> tuple[int, dict|None]:
+def _restart(start:dict|None, opt, sched, scaler, where:str='the epoch checkpoint') -> tuple[int, dict|None]:
     "(first epoch to run, best so far) of a phase, its optimiser, scheduler and scaler loaded from epoch checkpoint `start` (None: (1, None))."
     if start is None: return 1, None
-    opt.load_state_dict(start['optimizer'])
+    try: opt.load_state_dict(start['optimizer'])
+    except ValueError as e:   # e.g. saved before the fast path gave the gates' parameters a group of their own
+        raise ConfigError(f"cannot resume from {where}: its optimiser state does not fit this run's optimiser ({e}); "
+                          "it was written by another version of bmrs: delete it to start afresh") from None
     if sched is not None: sched.load_state_dict(start['scheduler'])
     if scaler is not None and start.get('scaler'): scaler.load_state_dict(start['scaler'])
     return start['epoch'] + 1, start['best']
@@ -586,7 +602,7 @@ def train_phase(model:nn.Module, cfg:TrainConfig, splits:bdata.DataSplits, devic
     gated = bool(gates(model))
     best = dict(val=-1., state=None, epoch=-1)
     opt, sched = make_optimizer(model, cfg, math.ceil(len(splits.train)/cfg.batch_size)*n_epochs)
-    first, b = _restart(start, opt, sched, scaler)
+    first, b = _restart(start, opt, sched, scaler, repr(str(progress_path(cfg))))
     if b is not None: best = b
     bar = tqdm(range(first, n_epochs + 1), desc=f"{cfg.name} s{cfg.seed} train", disable=not (cfg.progress and d.is_main), leave=False)
     for ep in bar:
@@ -613,7 +629,7 @@ def fine_tune_phase(model:nn.Module, cfg:TrainConfig, splits:bdata.DataSplits, d
         val = _evaluate(model, splits.val, cfg, device, d)
         best = dict(val=val['top1'], state=_state(model), epoch=0)
     opt, sched = make_optimizer(model, cfg, math.ceil(len(splits.train)/cfg.batch_size)*cfg.fine_tune_epochs)
-    first, b = _restart(start, opt, sched, scaler)
+    first, b = _restart(start, opt, sched, scaler, repr(str(progress_path(cfg))))
     if b is not None: best = b
     bar = tqdm(range(first, cfg.fine_tune_epochs + 1), desc=f"{cfg.name} s{cfg.seed} fine-tune", disable=not (cfg.progress and d.is_main), leave=False)
     for ep in bar:
