@@ -123,7 +123,7 @@ def evaluate_dist(model:nn.Module, # network to score (put in eval mode)
                   data, # a `bmrs.data.TensorData`, the full set (the same on every rank)
                   device, # where the batches go
                   d:Dist, # this process
-                  batch_size:int=1024, # images per forward pass
+                  batch_size:int=512, # images per forward pass (as `bmrs.utils.evaluate`)
                  ) -> dict:
     "Top-1 and top-5 accuracy (%) over all of `data`, its batches shared out over the ranks: the numbers of `bmrs.utils.evaluate`."
     from bmrs.utils import evaluate

@@ -53,7 +53,7 @@ def environment(device:torch.device, # the device the run computes on
 def evaluate(model:nn.Module, # network to score (put in eval mode)
              data, # a `bmrs.data.TensorData`
              device, # where the batches go (the model's device)
-             batch_size:int=1024, # images per forward pass
+             batch_size:int=512, # images per forward pass (LeNet5 on CPU: 1024 keeps its activations out of cache, 1.6x slower; benchmarks/eval_batch.py)
             ) -> dict:
     "Top-1 and top-5 accuracy (%) of `model` in eval mode, under `torch.inference_mode` (no autograd bookkeeping)."
     from bmrs.data import batches
