@@ -7,7 +7,8 @@ the count depends on how many, not which), and the plan's count must give the re
 `n_params` and `param_compression` — except where a LeNet5 run pruned every filter of a convolution (three collapsed
 L2 runs on Fashion-MNIST, 10 % test accuracy): `reduce` keeps one filter there (a convolution cannot have none; its
 gate folds it to zero) and the next layer's inputs from it, which the links counted as removed. There the plan's count
-must equal a hand count that keeps one filter: 51-801 parameters (0.1-1.3 points) fewer than those records say.
+must equal a hand count that keeps one filter: 51-801 parameters (0.1-1.3 points) fewer than those records say (a
+record written since the plan's count, as results/fast_path_cpu/table1_seed1000's L2 one, says the hand count itself).
 """
 import json, math
 from pathlib import Path
@@ -51,7 +52,9 @@ def test_record_count(path):
     if cfg.network == 'lenet5' and 0 in k[:2]:
         full = [l['total'] for l in m['layers']]
         assert removed == _lenet5(full) - _lenet5([max(k[0], 1), max(k[1], 1), *k[2:]]) + 2*sum(f - n for f, n in zip(full, k))
-        assert 0 < m['n_params_removed'] - removed <= 801 and total == m['n_params']
+        if m['n_params_removed'] != removed:              # written when the count came from the links (table1_cpu's three)
+            assert 0 < m['n_params_removed'] - removed <= 801
+        assert total == m['n_params']                     # a record written since (table1_seed1000's L2) says the plan's count
         return
     assert (removed, total) == (m['n_params_removed'], m['n_params'])
     assert math.isclose(param_compression(net), m['param_compression'], rel_tol=1e-12, abs_tol=1e-12)
