@@ -423,8 +423,14 @@ def draw_all(model, args, kwargs):
         keep = torch.cat([g.mask.reshape(-1) for g in fast]).to(dev) != 0
         ends = keep.cumsum(0)[torch.tensor(sizes).cumsum(0) - 1].tolist()   # kept units up to each gate's last (one sync)
         u = uniform32(n, ends[-1], dev)                                      # the kept units' uniforms, in gate order
-        us, ks = dict(zip(fast, u.tensor_split(ends[:-1], dim=1))), dict(zip(fast, keep.split(sizes)))   # per gate
-        for g, t in zip(fast, _per_gate(_kept_sample, fast, us, ks)): g._theta = t
+        groups = _groups(fast)
+        if len(groups) == 1:   # one group (the usual case): its columns are the draw itself, in order: no split and join
+            (a, b, _, cm), = groups
+            thetas = _kept_sample(*_group_params(fast, a, b, cm), a, b, u, keep).split(sizes, dim=1)
+        else:
+            us, ks = dict(zip(fast, u.tensor_split(ends[:-1], dim=1))), dict(zip(fast, keep.split(sizes)))   # per gate
+            thetas = _per_gate(_kept_sample, fast, us, ks)
+        for g, t in zip(fast, thetas): g._theta = t
 
 def set_sampler(model:nn.Module, sampler:str='fast') -> nn.Module:
     "Draw the training noise of every gate of `model` with `sampler`: 'fast' (float32 per example) or 'exact' (float64)."

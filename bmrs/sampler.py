@@ -5,26 +5,39 @@
 # %% ../nbs/02a_sampler.ipynb #af143997
 from __future__ import annotations
 import math
+import numpy as np
 import torch
 from torch import Tensor
 from .distributions import LOG_A, LOG_B, check_bounds, kl_loguniform, sample_theta, working_dtype
 
 # %% auto #0
-__all__ = ['U_LO', 'U_HI', 'FAR_TAIL', 'WIDE', 'ERFINV_FROM', 'ERFINV_MIN', 'uniform32', 'unit_terms', 'fast_sample', 'kl_terms',
-           'fast_kl']
+__all__ = ['U_LO', 'U_HI', 'NP_UNIFORM_MIN', 'FAR_TAIL', 'TAIL32', 'WIDE', 'ERFINV_FROM', 'ERFINV_MIN', 'uniform32', 'unit_terms',
+           'fast_sample', 'kl_terms', 'fast_kl']
 
 # %% ../nbs/02a_sampler.ipynb #c2ceef2c
-U_LO, U_HI = 2.**-25, 1 - 2.**-24   # float32 uniforms are moved inside [U_LO, U_HI]
+U_LO, U_HI = 2.**-25, 1 - 2.**-24   # torch.rand's float32 uniforms are moved inside [U_LO, U_HI]
+NP_UNIFORM_MIN = 8192               # on CPU, at least this many draws come from numpy's SFC64 (below: torch.rand)
+
+def _sfc64_uniform32(k:int) -> Tensor:
+    "k float32 uniforms (k + 1/2) 2^-23 from 32-bit halves of SFC64 words, the generator seeded from torch's default generator."
+    seed = int(torch.randint(0, 2**63 - 1, ()))
+    bits = torch.from_numpy(np.random.SFC64(seed).random_raw((k + 1)//2).view(np.int32)[:k])
+    # signed >> 9 gives the top 23 bits as an integer in [-2^22, 2^22) (top bit flipped): + 2^22 + 1/2, exact in float32
+    return torch.bitwise_right_shift(bits, 9).float().add_(2.**22 + .5).mul_(2.**-23)
 
 def uniform32(n:int, # examples
               m:int, # units
               device=None, # where to draw
              ) -> Tensor:
-    "float32 uniforms (n, m) strictly inside (0, 1): `torch.rand`'s draws, an exact 0 (or 1) moved inside."
+    """float32 uniforms (n, m) strictly inside (0, 1): on CPU (from `NP_UNIFORM_MIN` draws) from numpy's SFC64, seeded
+    from torch's generator; otherwise `torch.rand`'s draws, an exact 0 (or 1) moved inside."""
+    if n*m >= NP_UNIFORM_MIN and torch.device(device if device is not None else 'cpu').type == 'cpu':
+        return _sfc64_uniform32(n*m).view(n, m)
     return torch.rand(n, m, device=device, dtype=torch.float32).clamp_(U_LO, U_HI)
 
 # %% ../nbs/02a_sampler.ipynb #65ce0baa
-FAR_TAIL = 9.   # a unit whose reflected truncation lies beyond this many sigma is drawn, and its KL computed, in float64
+FAR_TAIL = 9.   # a unit whose reflected truncation lies beyond this many sigma has its KL computed through autograd
+TAIL32 = 7.     # ... beyond this many sigma, it is drawn in float64 (float32 would lose digits of its gradient)
 WIDE = 4.       # a unit with sigma above this is drawn in float64 too (its KL keeps the closed form)
 
 def _reflect(mu, sigma, a, b):
@@ -48,7 +61,7 @@ def unit_terms(mu:Tensor, # locations (U,)
     Phi = lambda x: torch.exp(torch.special.log_ndtr(x))  # torch's ndtr is 0 below -8.3 in float64: it has no tail
     pa = Phi(ral)
     return dict(al=al, be=be, up=up, pa=pa, d=Phi(rbe) - pa, qb=Phi(-rbe), c=c,
-                A=torch.exp(c - al*al/2), B=torch.exp(c - be*be/2), fast=near & (sigma <= WIDE))
+                A=torch.exp(c - al*al/2), B=torch.exp(c - be*be/2), fast=(rbe >= -TAIL32) & (sigma <= WIDE))
 
 # %% ../nbs/02a_sampler.ipynb #35df8862
 ERFINV_FROM = .03   # Phi^-1(m) = -sqrt(2) erfinv(1 - 2m) for float32 m >= this (on CPU); ndtri below
@@ -59,9 +72,9 @@ def _ndtri_lower(m:Tensor, # float32 probabilities in (0, 0.5]
                 ) -> Tensor:
     "ndtri(m): on CPU by erfinv where m >= ERFINV_FROM (four times faster) and ndtri on the rest; ndtri elsewhere, and for few m."
     if m.device.type != 'cpu' or m.numel() < ERFINV_MIN: return torch.special.ndtri(m)
-    z = torch.erfinv(m.mul(-2.).add_(1.)).mul_(-_SQRT2)
+    z = torch.erfinv(torch.rsub(m, 1., alpha=2.)).mul_(-_SQRT2)
     mf = m.reshape(-1)
-    i = (mf < ERFINV_FROM).nonzero().squeeze(1)
+    i = torch.from_numpy(np.flatnonzero(mf.numpy() < ERFINV_FROM))   # numpy's: a third of torch's nonzero on CPU
     return z.view(-1).index_copy_(0, i, torch.special.ndtri(mf.index_select(0, i))).view(m.shape) if len(i) else z
 
 # %% ../nbs/02a_sampler.ipynb #77fc0ded
