@@ -58,10 +58,10 @@ def unit_terms(mu:Tensor, # locations (U,)
     mu, sigma = mu.to(wd), sigma.to(wd)
     al, be, up, ral, rbe, near = _reflect(mu, sigma, a, b)   # upper-tail units: sample the reflection
     c = rbe.clamp(max=0.)**2/2                           # exponent offset of g_w
-    Phi = lambda x: torch.exp(torch.special.log_ndtr(x))  # torch's ndtr is 0 below -8.3 in float64: it has no tail
-    pa = Phi(ral)
-    return dict(al=al, be=be, up=up, pa=pa, d=Phi(rbe) - pa, qb=Phi(-rbe), c=c,
-                A=torch.exp(c - al*al/2), B=torch.exp(c - be*be/2), fast=(rbe >= -TAIL32) & (sigma <= WIDE))
+    # Phi(ral), Phi(rbe), Phi(-rbe) in one op each (torch's ndtr is 0 below -8.3 in float64: it has no tail; log_ndtr has)
+    pa, pb, qb = torch.special.log_ndtr(torch.stack([ral, rbe, -rbe])).exp_().unbind()
+    A, B = torch.exp(c - torch.stack([al, be])**2/2).unbind()
+    return dict(al=al, be=be, up=up, pa=pa, d=pb - pa, qb=qb, c=c, A=A, B=B, fast=(rbe >= -TAIL32) & (sigma <= WIDE))
 
 # %% ../nbs/02a_sampler.ipynb #35df8862
 ERFINV_FROM = .03   # Phi^-1(m) = -sqrt(2) erfinv(1 - 2m) for float32 m >= this (on CPU); ndtri below
@@ -89,7 +89,7 @@ class _Fast32(torch.autograd.Function):
         p = torch.addcmul(pa.to(f), v, d32)                              # Phi(z) in reflected coordinates
         q = torch.addcmul(qb.to(f), w, d32)                              # 1 - Phi(z), accurate in the upper half
         zr = _ndtri_lower(torch.minimum(p, q).clamp_(torch.finfo(f).tiny, 0.5))   # <= 0
-        zr = zr.mul_(torch.sub(q, p, out=q).sign_())                    # z in reflected coordinates: -ndtri(min) where p > q
+        zr = torch.copysign(zr, torch.sub(p, q, out=q), out=zr)        # z in reflected coordinates: -ndtri(min) where p > q
         theta = torch.addcmul(mu.to(f), zr, (sigma*s1).to(f)).clamp_(a, b).exp_()   # x = mu + sigma z, z = s1 zr
         ctx.save_for_backward(u, zr, theta, c, A, B, al, be, s1)
         return theta
@@ -134,16 +134,18 @@ def kl_terms(mu:Tensor, # locations (U,), in the working dtype
             ) -> tuple:
     "Per unit: KL(q || log-uniform prior), dKL/dmu, dKL/dsigma in closed form; and `safe`, the units where they hold (all but far tails)."
     _, _, up, r1, r2, safe = _reflect(mu, sigma, a, b)     # reflected units and those outside a far tail (any sigma)
-    l1, l2 = torch.special.log_ndtr(r1), torch.special.log_ndtr(r2)
-    logz = l2 + torch.log1p(-torch.exp(l1 - l2))
-    k1 = torch.exp(-r1*r1/2 - _HALF_LOG_2PI - logz)       # phi(r1)/Z
-    k2 = torch.exp(-r2*r2/2 - _HALF_LOG_2PI - logz)       # phi(r2)/Z
-    h = _HALF_LOG_2PI + .5 + logz + (r1*k1 - r2*k2)/2      # entropy of the standard truncated normal
-    h1 = -k1 + (k1*(1 - r1*r1) + r1*k1*k1 - r2*k1*k2)/2   # dh/dr1
-    h2 = k2 + (-r1*k1*k2 - k2*(1 - r2*r2) + r2*k2*k2)/2   # dh/dr2
-    s = 1 - 2*up.to(mu.dtype)
+    r = torch.stack([r1, r2])                              # both bounds in one (2, U) tensor: one op for both from here
+    l = torch.special.log_ndtr(r)
+    logz = l[1] + torch.log1p(-torch.exp(l[0] - l[1]))     # log Z, Z = Phi(r2) - Phi(r1)
+    rr = r*r
+    k = torch.exp(torch.add(logz + _HALF_LOG_2PI, rr, alpha=.5).neg_())   # (k1, k2) = phi(r_i)/Z
+    rk = r*k
+    D = rk[0] - rk[1]                                      # r1 k1 - r2 k2
+    h = logz + (_HALF_LOG_2PI + .5) + D/2                  # entropy of the standard truncated normal
+    g = k*(D - 1 - rr)                                     # dh/dr1 = g1/2, dh/dr2 = -g2/2
+    rg = r*g
     kl = math.log(b - a) - torch.log(sigma) - h
-    return kl, s*(h1 + h2)/sigma, (r1*h1 + r2*h2 - 1)/sigma, safe
+    return kl, (1 - 2*up.to(mu.dtype))*(g[0] - g[1])/(2*sigma), ((rg[0] - rg[1])/2 - 1)/sigma, safe
 
 # %% ../nbs/02a_sampler.ipynb #99015723
 class _FastKL(torch.autograd.Function):
