@@ -16,7 +16,7 @@ __all__ = ['U_LO', 'U_HI', 'NP_UNIFORM_MIN', 'FAR_TAIL', 'TAIL32', 'WIDE', 'ERFI
 
 # %% ../nbs/02a_sampler.ipynb #c2ceef2c
 U_LO, U_HI = 2.**-25, 1 - 2.**-24   # torch.rand's float32 uniforms are moved inside [U_LO, U_HI]
-NP_UNIFORM_MIN = 8192               # on CPU, at least this many draws come from numpy's SFC64 (below: torch.rand)
+NP_UNIFORM_MIN = 16384              # on CPU, at least this many draws come from numpy's SFC64 (below: torch.rand)
 
 def _sfc64_uniform32(k:int) -> Tensor:
     "k float32 uniforms (k + 1/2) 2^-23 from 32-bit halves of SFC64 words, the generator seeded from torch's default generator."
