@@ -11,8 +11,8 @@ from torch import Tensor
 from .distributions import LOG_A, LOG_B, check_bounds, kl_loguniform, sample_theta, working_dtype
 
 # %% auto #0
-__all__ = ['U_LO', 'U_HI', 'NP_UNIFORM_MIN', 'FAR_TAIL', 'TAIL32', 'WIDE', 'ERFINV_FROM', 'ERFINV_MIN', 'uniform32', 'unit_terms',
-           'fast_sample', 'kl_terms', 'fast_kl']
+__all__ = ['U_LO', 'U_HI', 'NP_UNIFORM_MIN', 'FAR_TAIL', 'TAIL32', 'WIDE', 'ERFINV_FROM', 'ERFINV_MIN', 'ERF_EDGE', 'uniform32',
+           'unit_terms', 'fast_sample', 'kl_terms', 'fast_kl']
 
 # %% ../nbs/02a_sampler.ipynb #c2ceef2c
 U_LO, U_HI = 2.**-25, 1 - 2.**-24   # torch.rand's float32 uniforms are moved inside [U_LO, U_HI]
@@ -61,47 +61,60 @@ def unit_terms(mu:Tensor, # locations (U,)
     # Phi(ral), Phi(rbe), Phi(-rbe) in one op each (torch's ndtr is 0 below -8.3 in float64: it has no tail; log_ndtr has)
     pa, pb, qb = torch.special.log_ndtr(torch.stack([ral, rbe, -rbe])).exp_().unbind()
     A, B = torch.exp(c - torch.stack([al, be])**2/2).unbind()
-    return dict(al=al, be=be, up=up, pa=pa, d=pb - pa, qb=qb, c=c, A=A, B=B, fast=(rbe >= -TAIL32) & (sigma <= WIDE))
+    # Phi(alpha) and Q(beta) = 1 - Phi(beta), each from the side where it is small (a reflected unit's pa is Q(beta))
+    pal, qbe = torch.where(up, qb, pa), torch.where(up, pa, qb)
+    return dict(al=al, be=be, up=up, pa=pa, d=pb - pa, qb=qb, pal=pal, qbe=qbe, c=c, A=A, B=B,
+                fast=(rbe >= -TAIL32) & (sigma <= WIDE))
 
 # %% ../nbs/02a_sampler.ipynb #35df8862
-ERFINV_FROM = .03   # Phi^-1(m) = -sqrt(2) erfinv(1 - 2m) for float32 m >= this (on CPU); ndtri below
-ERFINV_MIN = 16384  # ... for at least this many draws: below, ndtri is as fast (measured: even at about 12 000)
+ERFINV_FROM = .03   # z = sqrt(2) erfinv(2 Phi(z) - 1) where the smaller of Phi(z), 1 - Phi(z) is >= this (on CPU); ndtri below
+ERFINV_MIN = 16384  # ... for at least this many draws: below, ndtri does all (measured: as fast at about 12 000)
+ERF_EDGE = 1 - 2*ERFINV_FROM
 _SQRT2 = math.sqrt(2.)
 
-def _ndtri_lower(m:Tensor, # float32 probabilities in (0, 0.5]
+def _tail_half_z(u:Tensor, # float32 uniforms, any shape
+                 pal:Tensor, qbe:Tensor, d:Tensor, # per-unit Phi(alpha), Q(beta), Z (working dtype), broadcastable to u
                 ) -> Tensor:
-    "ndtri(m): on CPU by erfinv where m >= ERFINV_FROM (four times faster) and ndtri on the rest; ndtri elsewhere, and for few m."
-    if m.device.type != 'cpu' or m.numel() < ERFINV_MIN: return torch.special.ndtri(m)
-    z = torch.erfinv(torch.rsub(m, 1., alpha=2.)).mul_(-_SQRT2)
-    mf = m.reshape(-1)
-    i = torch.from_numpy(np.flatnonzero(mf.numpy() < ERFINV_FROM))   # numpy's: a third of torch's nonzero on CPU
-    return z.view(-1).index_copy_(0, i, torch.special.ndtri(mf.index_select(0, i))).view(m.shape) if len(i) else z
+    "z/sqrt(2) (u's dtype) by ndtri of the smaller of Phi(z) = pal + Z u and 1 - Phi(z) = qbe + Z (1 - u), both formed in the working dtype."
+    wd = d.dtype
+    P, Q = torch.addcmul(pal, d, u.to(wd)), torch.addcmul(qbe, d, (1 - u).to(wd))   # 1 - u is exact in float32
+    m = torch.minimum(P, Q).clamp_(torch.finfo(wd).tiny, .5)
+    return torch.copysign(torch.special.ndtri(m).mul_(-1/_SQRT2), P - Q).to(u.dtype)
+
+def _half_z(u:Tensor, # float32 uniforms (N, U), contiguous
+            pal:Tensor, qbe:Tensor, d:Tensor, # per-unit Phi(alpha), Q(beta), Z (U,), working dtype
+           ) -> Tensor:
+    """z/sqrt(2) (N, U, float32), z = Phi^-1(Phi(alpha) + u Z): on CPU (from ERFINV_MIN draws) erfinv of
+    D = 2 Phi(z) - 1 = erf(z/sqrt 2), one affine pass in u, where |D| <= ERF_EDGE, and `_tail_half_z` on the rest."""
+    if u.device.type != 'cpu' or u.numel() < ERFINV_MIN: return _tail_half_z(u, pal, qbe, d)
+    f = u.dtype
+    D = torch.addcmul((pal - qbe - d).to(f), u, (2*d).to(f))            # Phi(z) - (1 - Phi(z)), affine in u
+    e = torch.erfinv(D)
+    i = torch.from_numpy(np.flatnonzero(np.abs(D.numpy()).reshape(-1) > ERF_EDGE))   # numpy: a third of torch's nonzero
+    if len(i):
+        col = i % u.shape[1]
+        e.view(-1).index_copy_(0, i, _tail_half_z(u.reshape(-1).index_select(0, i), pal[col], qbe[col], d[col]))
+    return e
 
 # %% ../nbs/02a_sampler.ipynb #77fc0ded
 class _Fast32(torch.autograd.Function):
     "theta (N, U) in float32 from per-unit terms (float64) and uniforms `u` (N, U, float32), with the implicit gradient."
     @staticmethod
-    def forward(ctx, mu, sigma, u, up, pa, d, qb, c, A, B, al, be, a, b):
+    def forward(ctx, mu, sigma, u, pal, qbe, d, c, A, B, al, be, a, b):
         f = u.dtype
-        s0 = up.to(f); s1 = 1 - 2*s0                                     # reflected units: v = 1 - u, w = u (both exact)
-        v, w = torch.addcmul(s0, s1, u), torch.addcmul(1 - s0, -s1, u)   # (no torch.where: slow on CPU)
-        d32 = d.to(f)
-        p = torch.addcmul(pa.to(f), v, d32)                              # Phi(z) in reflected coordinates
-        q = torch.addcmul(qb.to(f), w, d32)                              # 1 - Phi(z), accurate in the upper half
-        zr = _ndtri_lower(torch.minimum(p, q).clamp_(torch.finfo(f).tiny, 0.5))   # <= 0
-        zr = torch.copysign(zr, torch.sub(p, q, out=q), out=zr)        # z in reflected coordinates: -ndtri(min) where p > q
-        theta = torch.addcmul(mu.to(f), zr, (sigma*s1).to(f)).clamp_(a, b).exp_()   # x = mu + sigma z, z = s1 zr
-        ctx.save_for_backward(u, zr, theta, c, A, B, al, be, s1)
+        e = _half_z(u, pal, qbe, d)                                      # z/sqrt(2)
+        theta = torch.addcmul(mu.to(f), e, (_SQRT2*sigma).to(f)).clamp_(a, b).exp_()   # x = mu + sigma z
+        ctx.save_for_backward(u, e, theta, c, A, B, al, be)
         return theta
     @staticmethod
     def backward(ctx, g):
-        u, zr, theta, c, A, B, al, be, s1 = ctx.saved_tensors
+        u, e, theta, c, A, B, al, be = ctx.saved_tensors
         gx = g*theta                                                     # d theta / d x = theta
-        gw = gx*torch.exp(torch.addcmul(-c.to(zr.dtype), zr, zr, value=.5)) # g_x e^{z^2/2 - c}
+        gw = gx*torch.exp(torch.addcmul(-c.to(e.dtype), e, e))          # g_x e^{z^2/2 - c}, z^2/2 = e^2
         wd = A.dtype
-        s1_, s4 = gx.sum(0).to(wd), (gx*zr).sum(0).to(wd)*s1.to(wd)
+        s1_, s4 = gx.sum(0).to(wd), (gx*e).sum(0).to(wd)*_SQRT2
         s2, s3 = (gw*(1 - u)).sum(0).to(wd), (gw*u).sum(0).to(wd)       # never sum(gw) - sum(gw u): it cancels
-        return s1_ - A*s2 - B*s3, s4 - al*A*s2 - be*B*s3, *([None]*12)
+        return s1_ - A*s2 - B*s3, s4 - al*A*s2 - be*B*s3, *([None]*11)
 
 # %% ../nbs/02a_sampler.ipynb #fd4b728f
 def fast_sample(mu:Tensor, # locations (U,)
@@ -116,7 +129,7 @@ def fast_sample(mu:Tensor, # locations (U,)
     with torch.no_grad(): tm = unit_terms(mu, sigma, a, b)   # constants to _Fast32 (its backward gives them no gradient): no graph
     wd = tm['al'].dtype
     mu, sigma = mu.to(wd), sigma.to(wd)
-    keys = ('up', 'pa', 'd', 'qb', 'c', 'A', 'B', 'al', 'be')
+    keys = ('pal', 'qbe', 'd', 'c', 'A', 'B', 'al', 'be')
     fast = tm['fast']
     if bool(fast.all()): return _Fast32.apply(mu, sigma, u, *(tm[k] for k in keys), float(a), float(b))
     fi, si = fast.nonzero().squeeze(1), (~fast).nonzero().squeeze(1)
