@@ -149,12 +149,13 @@ def forward(self:NoiseGate, x):
     if self.training:
         nshape = list(shape); nshape[0] = x.shape[0]
         theta = self.__dict__.pop('_theta', None)  # drawn for all gates at once by `fuse_gates`
+        masked = self.__dict__.pop('_theta_masked', False)   # ... by its fast draw: 0 at pruned units (a 0 / 1 mask) already
         if self.noise_per == 'element' and x.ndim > 2:   # one theta per example and element: (examples x positions, units)
             xm = x.movedim(self.axis, -1)
             theta = _draw(self, xm.shape[:-1].numel(), x)
             return (xm*(theta*self.mask).view(xm.shape).to(x.dtype)).movedim(-1, self.axis)
-        if theta is None or theta.shape[0] != x.shape[0]: theta = _draw(self, x.shape[0], x)
-        gate = (theta*self.mask).view(nshape)
+        if theta is None or theta.shape[0] != x.shape[0]: theta, masked = _draw(self, x.shape[0], x), False
+        gate = (theta if masked else theta*self.mask).reshape(nshape)   # a column block of the fused draw: a view
     else:
         gate = (self.expected()*self.mask).view(shape)
     return x*gate.to(x.dtype)
@@ -395,19 +396,35 @@ def set_gates_enabled(model:nn.Module, enabled:bool=True):
     return model
 
 # %% ../nbs/02_layers.ipynb #fe38f9d9
-def _kept_sample(mu, sigma, a, b, u, keep):
-    "`fast_sample` of the kept units only (`keep`), `u` (n, kept units) their uniforms; a pruned unit's theta is 0, as its gate makes it anyway."
-    if bool(keep.all()): return fast_sample(mu, sigma, u, a, b)
-    ki = keep.nonzero().squeeze(1)
+def _kept_sample(mu, sigma, a, b, u, keep, ki=False):
+    """`fast_sample` of the kept units only (`keep`), `u` (n, kept units) their uniforms; a pruned unit's theta is 0, as its
+    gate makes it anyway. `ki`: the kept units' indices (None: all kept) where already known."""
+    if ki is False: ki = None if bool(keep.all()) else keep.nonzero().squeeze(1)
+    if ki is None: return fast_sample(mu, sigma, u, a, b)
     out = u.new_zeros(u.shape[0], keep.numel())
     return out.index_copy(1, ki, fast_sample(mu[ki], sigma[ki], u, a, b)) if len(ki) else out
+
+def _mask_plan(model, fast, dev) -> tuple:
+    """(keep, ends, binary, ki) of the masks of gates `fast`: which units are kept (concatenated, on `dev`), the kept count
+    up to each gate's last unit, whether every mask is 0 / 1, the kept units' indices (None: all). Kept on the model and recomputed only when a mask changed (another
+    tensor, or the same one written: its version), so a step with unchanged masks pays no operation and no sync for it."""
+    key = tuple((g.mask, g.mask._version) for g in fast)
+    old = model.__dict__.get('_bmrs_mask_plan')
+    if (old is not None and old[1] == dev and len(old[0]) == len(key)
+            and all(m is m2 and v == v2 for (m, v), (m2, v2) in zip(old[0], key))): return old[2]
+    mcat = torch.cat([g.mask.reshape(-1) for g in fast]).to(dev)
+    keep = mcat != 0
+    ends = keep.cumsum(0)[torch.tensor([g.n_units for g in fast]).cumsum(0) - 1].tolist()   # one sync
+    plan = (keep, ends, bool(((mcat == 0) | (mcat == 1)).all()), None if bool(keep.all()) else keep.nonzero().squeeze(1))
+    model.__dict__['_bmrs_mask_plan'] = (key, dev, plan)
+    return plan
 
 def draw_all(model, args, kwargs):
     """Draw the training noise of every gate of `model` for this forward pass at once: the exact gates' in one float64
     draw, the fast gates' in one float32 draw of their kept units only (a pruned unit's noise is multiplied by 0, so the
     fast path does not draw it: late in training most units are pruned)."""
     gs = [g for g in gates(model) if g.enabled and g.training]
-    for g in gs: g.__dict__.pop('_theta', None)
+    for g in gs: g.__dict__.pop('_theta', None); g.__dict__.pop('_theta_masked', None)
     gs = [g for g in gs if g.noise_per == 'unit']   # per-element noise is drawn by the gate itself
     x = next((t for t in list(args) + list(kwargs.values()) if isinstance(t, Tensor)), None)
     if not gs or x is None or x.dim() == 0: return
@@ -420,17 +437,18 @@ def draw_all(model, args, kwargs):
         for g, t in zip(exact, _per_gate(exact_sample, exact, us)): g._theta = t
     if fast:
         sizes = [g.n_units for g in fast]
-        keep = torch.cat([g.mask.reshape(-1) for g in fast]).to(dev) != 0
-        ends = keep.cumsum(0)[torch.tensor(sizes).cumsum(0) - 1].tolist()   # kept units up to each gate's last (one sync)
+        keep, ends, binary, ki = _mask_plan(model, fast, dev)              # kept units up to each gate's last
         u = uniform32(n, ends[-1], dev)                                      # the kept units' uniforms, in gate order
         groups = _groups(fast)
         if len(groups) == 1:   # one group (the usual case): its columns are the draw itself, in order: no split and join
             (a, b, _, cm), = groups
-            thetas = _kept_sample(*_group_params(fast, a, b, cm), a, b, u, keep).split(sizes, dim=1)
+            thetas = _kept_sample(*_group_params(fast, a, b, cm), a, b, u, keep, ki).split(sizes, dim=1)
         else:
             us, ks = dict(zip(fast, u.tensor_split(ends[:-1], dim=1))), dict(zip(fast, keep.split(sizes)))   # per gate
             thetas = _per_gate(_kept_sample, fast, us, ks)
-        for g, t in zip(fast, thetas): g._theta = t
+        for g, t in zip(fast, thetas):   # a pruned unit's theta is 0: with 0 / 1 masks the gate need not multiply by its mask
+            g.__dict__['_theta'] = t
+            if binary: g.__dict__['_theta_masked'] = True
 
 def set_sampler(model:nn.Module, sampler:str='fast') -> nn.Module:
     "Draw the training noise of every gate of `model` with `sampler`: 'fast' (float32 per example) or 'exact' (float64)."
