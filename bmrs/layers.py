@@ -396,18 +396,23 @@ def set_gates_enabled(model:nn.Module, enabled:bool=True):
     return model
 
 # %% ../nbs/02_layers.ipynb #fe38f9d9
+def _kept_index(keep):
+    "Indices of the kept units (`keep` True), or None when all are kept."
+    return None if bool(keep.all()) else keep.nonzero().squeeze(1)
+
 def _kept_sample(mu, sigma, a, b, u, keep, ki=False):
     """`fast_sample` of the kept units only (`keep`), `u` (n, kept units) their uniforms; a pruned unit's theta is 0, as its
     gate makes it anyway. `ki`: the kept units' indices (None: all kept) where already known."""
-    if ki is False: ki = None if bool(keep.all()) else keep.nonzero().squeeze(1)
+    if ki is False: ki = _kept_index(keep)
     if ki is None: return fast_sample(mu, sigma, u, a, b)
     out = u.new_zeros(u.shape[0], keep.numel())
     return out.index_copy(1, ki, fast_sample(mu[ki], sigma[ki], u, a, b)) if len(ki) else out
 
 def _mask_plan(model, fast, dev) -> tuple:
     """(keep, ends, binary, ki) of the masks of gates `fast`: which units are kept (concatenated, on `dev`), the kept count
-    up to each gate's last unit, whether every mask is 0 / 1, the kept units' indices (None: all). Kept on the model and recomputed only when a mask changed (another
-    tensor, or the same one written: its version), so a step with unchanged masks pays no operation and no sync for it."""
+    up to each gate's last unit, whether every mask is 0 / 1, the kept units' indices (None: all). Kept on the model and
+    recomputed only when a mask changed (another tensor, or the same one written: its version), so a step with unchanged
+    masks pays no operation and no sync for it."""
     key = tuple((g.mask, g.mask._version) for g in fast)
     old = model.__dict__.get('_bmrs_mask_plan')
     if (old is not None and old[1] == dev and len(old[0]) == len(key)
@@ -415,7 +420,7 @@ def _mask_plan(model, fast, dev) -> tuple:
     mcat = torch.cat([g.mask.reshape(-1) for g in fast]).to(dev)
     keep = mcat != 0
     ends = keep.cumsum(0)[torch.tensor([g.n_units for g in fast]).cumsum(0) - 1].tolist()   # one sync
-    plan = (keep, ends, bool(((mcat == 0) | (mcat == 1)).all()), None if bool(keep.all()) else keep.nonzero().squeeze(1))
+    plan = (keep, ends, bool(((mcat == 0) | (mcat == 1)).all()), _kept_index(keep))
     model.__dict__['_bmrs_mask_plan'] = (key, dev, plan)
     return plan
 
