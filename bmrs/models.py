@@ -15,8 +15,8 @@ from .methods import check_criterion, release_classes
 
 # %% auto #0
 __all__ = ['ZERO_PRESERVING', 'ZERO_PRESERVING_FNS', 'MLP_UP', 'ATTN_OUT', 'PRESETS', 'NETWORKS', 'make_gate', 'mlp', 'n_params',
-           'n_units', 'lenet5', 'Gated', 'conv1d_class', 'is_conv1d', 'call_model', 'HeadGated', 'coupled_groups',
-           'add_gates', 'untie_gates', 'resnet', 'Logits', 'vit', 'build_model']
+           'n_units', 'MaxPool2x2', 'lenet5', 'Gated', 'conv1d_class', 'is_conv1d', 'call_model', 'HeadGated',
+           'coupled_groups', 'add_gates', 'untie_gates', 'resnet', 'Logits', 'vit', 'build_model']
 
 # %% ../nbs/03_models.ipynb #fa80d1a6
 def _seed_style(cls):
@@ -70,6 +70,52 @@ def n_units(model:nn.Module) -> int:
     "Number of gated units of `model`."
     return sum(g.n_units for g in gates(model))
 
+# %% ../nbs/03_models.ipynb #p15pool2
+_POOL_BASE = {}   # (H, W, device) -> flat index of each 2x2 window's top-left element in an H x W plane
+
+def _pool_base(h, w, device):
+    key = (h, w, device)
+    if key not in _POOL_BASE:
+        _POOL_BASE[key] = (torch.arange(h//2, device=device)*(2*w))[:, None] + torch.arange(0, w, 2, device=device)[None, :]
+    return _POOL_BASE[key]
+
+class _FirstMax2x2(torch.autograd.Function):
+    "2x2 / stride-2 max pooling by the maximum of four strided quarters; the gradient goes to each window's first maximum."
+    @staticmethod
+    def forward(ctx, x):
+        a, b, c, d = x[..., 0::2, 0::2], x[..., 0::2, 1::2], x[..., 1::2, 0::2], x[..., 1::2, 1::2]
+        ab, cd = torch.maximum(a, b), torch.maximum(c, d)
+        w = x.shape[-1]
+        # max_pool2d's argmax (the first maximum, row by row): the bottom row only if it is strictly larger, and in a
+        # row the right element only if it is strictly larger
+        ctx.save_for_backward(x, torch.where(cd > ab, (d > c).to(torch.int64).add_(w), (b > a).to(torch.int64))
+                                    .add_(_pool_base(x.shape[-2], w, x.device)))
+        return torch.maximum(ab, cd)
+    @staticmethod
+    def backward(ctx, g):
+        x, idx = ctx.saved_tensors
+        return torch.ops.aten.max_pool2d_with_indices_backward(g, x, [2, 2], [2, 2], [0, 0], [1, 1], False, idx)
+
+class MaxPool2x2(nn.MaxPool2d):
+    """`nn.MaxPool2d(2)` (same values, and for finite inputs the same gradients; no parameters, so checkpoints are unchanged), computed on CPU by
+    four strided maxima and `max_pool2d`'s backward, which is several times faster than torch's CPU kernel here."""
+    def __init__(self): super().__init__(2)
+    def forward(self, x):
+        if torch.jit.is_scripting():   # TorchScript compiles torch's kernel (nn.MaxPool2d's forward)
+            return F.max_pool2d(x, self.kernel_size, self.stride, self.padding, self.dilation, ceil_mode=self.ceil_mode,
+                                return_indices=self.return_indices)
+        return self._forward(x)
+    @torch.jit.unused
+    def _forward(self, x):
+        "The fast path where it was measured and applies (a real, contiguous CPU batch of even size; not a torch.fx proxy), else torch's."
+        if (isinstance(x, torch.fx.Proxy) or x.device.type != 'cpu' or x.dim() not in (3, 4) or x.shape[-2] % 2 or x.shape[-1] % 2
+                or not x.is_contiguous()
+                or (self.kernel_size, self.stride, self.padding, self.dilation, self.ceil_mode, self.return_indices) != (2, 2, 0, 1, False, False)):
+            return super().forward(x)   # graph tools (torch.fx) see torch's op, which they know
+        if torch.is_grad_enabled() and x.requires_grad: return _FirstMax2x2.apply(x)
+        return torch.maximum(torch.maximum(x[..., 0::2, 0::2], x[..., 0::2, 1::2]),
+                             torch.maximum(x[..., 1::2, 0::2], x[..., 1::2, 1::2]))
+
 # %% ../nbs/03_models.ipynb #050fcaee
 def lenet5(in_channels:int=1,   # input channels c; widths scale with it
            n_classes:int=10,     # outputs
@@ -83,8 +129,8 @@ def lenet5(in_channels:int=1,   # input channels c; widths scale with it
         m = make_gate(gate, n, 1, **gate_kwargs)
         return [] if m is None else [m]
     return link_sequential(nn.Sequential(
-        nn.Conv2d(c, 6*c, 5), nn.ReLU(), nn.MaxPool2d(2), *g(6*c),
-        nn.Conv2d(6*c, 16*c, 5), nn.ReLU(), nn.MaxPool2d(2), *g(16*c),
+        nn.Conv2d(c, 6*c, 5), nn.ReLU(), MaxPool2x2(), *g(6*c),
+        nn.Conv2d(6*c, 16*c, 5), nn.ReLU(), MaxPool2x2(), *g(16*c),
         nn.Flatten(),
         nn.Linear(16*c*s*s, 120*c), nn.ReLU(), *g(120*c),
         nn.Linear(120*c, 84*c), nn.ReLU(), *g(84*c),

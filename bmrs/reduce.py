@@ -107,7 +107,8 @@ def _union(a:_Space, b:_Space):
 
 # %% ../nbs/08_reduce.ipynb #1c43ab4c
 class _Tracer(fx.Tracer):
-    def is_leaf_module(self, m, qualname): return isinstance(m, NoiseGate) or super().is_leaf_module(m, qualname)
+    "Gates and pooling modules (subclasses too, e.g. `bmrs.models.MaxPool2x2`: their forward branches on the input) are leaves."
+    def is_leaf_module(self, m, qualname): return isinstance(m, (NoiseGate,) + _POOLS) or super().is_leaf_module(m, qualname)
 
 def _trace(model:nn.Module) -> fx.Graph:
     "The `torch.fx` graph of `model`, gates as leaves."
