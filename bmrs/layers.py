@@ -4,7 +4,7 @@
 
 # %% ../nbs/02_layers.ipynb #8c570075
 from __future__ import annotations
-import copy, functools, math
+import copy, functools, math, weakref
 import numpy as np
 import torch
 from torch import nn, Tensor
@@ -12,7 +12,7 @@ from .distributions import (LOG_A, LOG_B, LOGSIGMA_MIN, LOGSIGMA_MAX, check_boun
                                 expected_theta, kl_loguniform, sample_theta, snr, working_dtype)
 from fastcore.basics import patch
 from .methods import CRITERIA, DEFAULT_THRESHOLDS, check_criterion, get_criterion
-from .sampler import fast_sample, fast_kl, uniform32
+from .sampler import fast_sample, fast_kl, take_terms, uniform32, unit_terms
 
 # %% auto #0
 __all__ = ['DELTA_F', 'NOISE_PER', 'SAMPLERS', 'NoiseGate', 'GateLinks', 'LogUniformPruningLayer', 'LogUniformL2NormPruningLayer',
@@ -294,10 +294,11 @@ def _groups(gs) -> dict:
     for g in gs: groups.setdefault((g.a, g.b, g.mu.device, g.clamp_mu), []).append(g)
     return groups
 
-def _group_params(grp, a, b, clamp_mu):
-    "(mu_c, sigma) of gates `grp` concatenated: one clamp and one exp for all (the same values as each gate's own)."
-    mu = torch.cat([g.mu for g in grp])
-    return mu.clamp(a, b) if clamp_mu else mu, torch.cat([g.logsigma for g in grp]).clamp(LOGSIGMA_MIN, LOGSIGMA_MAX).exp()
+def _group_params(grp, a, b, clamp_mu, raw=False):
+    "(mu_c, sigma) of gates `grp` concatenated: one clamp and one exp for all (the same values as each gate's own); `raw`: also (mu, log sigma)."
+    mu, ls = torch.cat([g.mu for g in grp]), torch.cat([g.logsigma for g in grp])
+    out = (mu.clamp(a, b) if clamp_mu else mu, ls.clamp(LOGSIGMA_MIN, LOGSIGMA_MAX).exp())
+    return out + (mu, ls) if raw else out
 
 def _per_gate(fn, gs, *extra):
     """`fn(mu, sigma, a, b, *extra)` evaluated once over the concatenated units of gates sharing (a, b) and device, split
@@ -314,11 +315,29 @@ def _mean_weights(sizes:tuple, device, dtype) -> Tensor:
     "1/n_g for each unit of gates of `sizes` units: a weighted sum of the concatenated KL is the sum of the gates' means."
     return torch.cat([torch.full((n,), 1/n, dtype=dtype) for n in sizes]).to(device)
 
+# the KL terms `draw_all` computed with the draw's per-unit terms, for `model_kl` to use once: keyed by the group's first
+# gate, outside the module (a deepcopy or a state dict never sees them: they hold tensors of the forward's graph)
+_KL_TERMS = weakref.WeakKeyDictionary()
+
+def _drawn_kl(grp, a, b, cm):
+    """The per-unit KL of gates `grp` from the terms of their last fused draw, if it is this group's and its parameters
+    still have the values it drew from (compared, not versioned: a fused optimiser does not bump versions); else None.
+    Used once: a second call, or one without a new draw, computes the KL afresh."""
+    st = _KL_TERMS.pop(grp[0], None)
+    if st is None: return None
+    gs, key, grad, mr, lr, mu, sigma, terms = st
+    if (key != (a, b, cm) or len(gs) != len(grp) or any(g is not h for g, h in zip(gs, grp))
+            or torch.is_grad_enabled() and not grad): return None   # a draw without a graph cannot give the KL's gradient
+    if not (torch.equal(torch.cat([g.mu for g in grp]), mr) and torch.equal(torch.cat([g.logsigma for g in grp]), lr)): return None
+    return fast_kl(mu, sigma, a, b, terms).to(grp[0].mu.dtype)
+
 def _fast_kl_sums(gs) -> tuple:
-    "(sum over `gs` of each gate's mean KL, total KL): one `fast_kl` and two weighted sums per group, no per-gate ops."
+    """(sum over `gs` of each gate's mean KL, total KL): one `fast_kl` and two weighted sums per group, no per-gate ops;
+    from the per-unit terms of the fused draw of this forward pass where it made them (`_drawn_kl`)."""
     means, total = [], []
     for (a, b, dev, cm), grp in _groups(gs).items():
-        kl = fast_kl(*_group_params(grp, a, b, cm), a, b)
+        kl = _drawn_kl(grp, a, b, cm)
+        if kl is None: kl = fast_kl(*_group_params(grp, a, b, cm), a, b)
         means.append((kl*_mean_weights(tuple(g.n_units for g in grp), kl.device, kl.dtype)).sum()); total.append(kl.sum())
     return sum(means), sum(total)
 
@@ -400,13 +419,14 @@ def _kept_index(keep):
     "Indices of the kept units (`keep` True), or None when all are kept."
     return None if bool(keep.all()) else keep.nonzero().squeeze(1)
 
-def _kept_sample(mu, sigma, a, b, u, keep, ki=False):
+def _kept_sample(mu, sigma, a, b, u, keep, ki=False, terms=None):
     """`fast_sample` of the kept units only (`keep`), `u` (n, kept units) their uniforms; a pruned unit's theta is 0, as its
-    gate makes it anyway. `ki`: the kept units' indices (None: all kept) where already known."""
+    gate makes it anyway. `ki`: the kept units' indices (None: all kept) where already known; `terms`: `unit_terms` of all units."""
     if ki is False: ki = _kept_index(keep)
-    if ki is None: return fast_sample(mu, sigma, u, a, b)
+    if ki is None: return fast_sample(mu, sigma, u, a, b, terms)
     out = u.new_zeros(u.shape[0], keep.numel())
-    return out.index_copy(1, ki, fast_sample(mu[ki], sigma[ki], u, a, b)) if len(ki) else out
+    if not len(ki): return out
+    return out.index_copy(1, ki, fast_sample(mu[ki], sigma[ki], u, a, b, None if terms is None else take_terms(terms, ki)))
 
 def _mask_plan(model, fast, dev) -> tuple:
     """(keep, ends, binary, ki) of the masks of gates `fast`: which units are kept (concatenated, on `dev`), the kept count
@@ -429,7 +449,7 @@ def draw_all(model, args, kwargs):
     draw, the fast gates' in one float32 draw of their kept units only (a pruned unit's noise is multiplied by 0, so the
     fast path does not draw it: late in training most units are pruned)."""
     gs = [g for g in gates(model) if g.enabled and g.training]
-    for g in gs: g.__dict__.pop('_theta', None); g.__dict__.pop('_theta_masked', None)
+    for g in gs: g.__dict__.pop('_theta', None); g.__dict__.pop('_theta_masked', None); _KL_TERMS.pop(g, None)
     gs = [g for g in gs if g.noise_per == 'unit']   # per-element noise is drawn by the gate itself
     x = next((t for t in list(args) + list(kwargs.values()) if isinstance(t, Tensor)), None)
     if not gs or x is None or x.dim() == 0: return
@@ -447,7 +467,14 @@ def draw_all(model, args, kwargs):
         groups = _groups(fast)
         if len(groups) == 1:   # one group (the usual case): its columns are the draw itself, in order: no split and join
             (a, b, _, cm), = groups
-            thetas = _kept_sample(*_group_params(fast, a, b, cm), a, b, u, keep, ki).split(sizes, dim=1)
+            mu, sigma, mr, lr = _group_params(fast, a, b, cm, raw=True)
+            wd = working_dtype(mu.device)
+            mu, sigma = mu.to(wd), sigma.to(wd)
+            # the per-unit terms of all units, once: the draw takes the kept units', the KL (`model_kl`, `_drawn_kl`) all
+            with torch.no_grad(): tm = unit_terms(mu, sigma, a, b, kl=True)
+            thetas = _kept_sample(mu, sigma, a, b, u, keep, ki, tm).split(sizes, dim=1)
+            _KL_TERMS[fast[0]] = (fast, (a, b, cm), torch.is_grad_enabled(), mr.detach(), lr.detach(), mu, sigma,
+                                  (tm['kl'], tm['dmu'], tm['dsig'], tm['safe']))
         else:
             us, ks = dict(zip(fast, u.tensor_split(ends[:-1], dim=1))), dict(zip(fast, keep.split(sizes)))   # per gate
             thetas = _per_gate(_kept_sample, fast, us, ks)

@@ -12,7 +12,7 @@ from .distributions import LOG_A, LOG_B, check_bounds, kl_loguniform, sample_the
 
 # %% auto #0
 __all__ = ['U_LO', 'U_HI', 'NP_UNIFORM_MIN', 'FAR_TAIL', 'TAIL32', 'WIDE', 'ERFINV_FROM', 'ERFINV_MIN', 'ERF_EDGE', 'uniform32',
-           'unit_terms', 'fast_sample', 'kl_terms', 'fast_kl']
+           'unit_terms', 'take_terms', 'fast_sample', 'kl_terms', 'fast_kl']
 
 # %% ../nbs/02a_sampler.ipynb #c2ceef2c
 U_LO, U_HI = 2.**-25, 1 - 2.**-24   # torch.rand's float32 uniforms are moved inside [U_LO, U_HI]
@@ -51,6 +51,7 @@ def _reflect(mu, sigma, a, b):
 def unit_terms(mu:Tensor, # locations (U,)
                sigma:Tensor, # scales (U,), > 0
                a:float=LOG_A, b:float=LOG_B, # log-space truncation bounds
+               kl:bool=False, # also the KL's terms (`kl_terms`): `kl`, `dmu`, `dsig`, `safe`, from the same bounds and log Phi
               ) -> dict:
     "Per-unit terms of the fast sampler in the working dtype (float64 except on MPS); `fast`: the units it draws in float32."
     check_bounds(a, b)
@@ -59,12 +60,23 @@ def unit_terms(mu:Tensor, # locations (U,)
     al, be, up, ral, rbe, near = _reflect(mu, sigma, a, b)   # upper-tail units: sample the reflection
     c = rbe.clamp(max=0.)**2/2                           # exponent offset of g_w
     # Phi(ral), Phi(rbe), Phi(-rbe) in one op each (torch's ndtr is 0 below -8.3 in float64: it has no tail; log_ndtr has)
-    pa, pb, qb = torch.special.log_ndtr(torch.stack([ral, rbe, -rbe])).exp_().unbind()
+    r = torch.stack([ral, rbe, -rbe])
+    l = torch.special.log_ndtr(r)
+    pa, pb, qb = l.exp().unbind()
     A, B = torch.exp(c - torch.stack([al, be])**2/2).unbind()
     # Phi(alpha) and Q(beta) = 1 - Phi(beta), each from the side where it is small (a reflected unit's pa is Q(beta))
     pal, qbe = torch.where(up, qb, pa), torch.where(up, pa, qb)
-    return dict(al=al, be=be, up=up, pa=pa, d=pb - pa, qb=qb, pal=pal, qbe=qbe, c=c, A=A, B=B,
-                fast=(rbe >= -TAIL32) & (sigma <= WIDE))
+    out = dict(al=al, be=be, up=up, pa=pa, d=pb - pa, qb=qb, pal=pal, qbe=qbe, c=c, A=A, B=B,
+               fast=(rbe >= -TAIL32) & (sigma <= WIDE))
+    if kl: out.update(zip(('kl', 'dmu', 'dsig'), _kl_from(mu, sigma, up, r[:2], l[:2], a, b)), safe=near)   # _kl_from: below
+    return out
+
+def take_terms(tm:dict, # `unit_terms` of U units
+               idx:Tensor, # indices of the units wanted
+              ) -> dict:
+    "The terms `fast_sample` reads (`unit_terms`' floats and `fast`) of units `idx`: one gather for all the float rows."
+    keys = ('pal', 'qbe', 'd', 'c', 'A', 'B', 'al', 'be')
+    return dict(zip(keys, torch.stack([tm[k] for k in keys])[:, idx].unbind()), fast=tm['fast'][idx])
 
 # %% ../nbs/02a_sampler.ipynb #35df8862
 ERFINV_FROM = .03   # z = sqrt(2) erfinv(2 Phi(z) - 1) where the smaller of Phi(z), 1 - Phi(z) is >= this (on CPU); ndtri below
@@ -121,12 +133,15 @@ def fast_sample(mu:Tensor, # locations (U,)
                 sigma:Tensor, # scales (U,), > 0
                 u:Tensor, # float32 uniforms (N, U) strictly inside (0, 1), e.g. `uniform32`
                 a:float=LOG_A, b:float=LOG_B, # log-space truncation bounds
+                terms:dict|None=None, # `unit_terms(mu, sigma, a, b)` if already computed (`take_terms` of them for a subset)
                ) -> Tensor:
     "theta = exp(F^-1(u)) (N, U, float32) of LogN_[a,b](mu, sigma^2); far-tail and wide units drawn exactly in float64."
     if mu.dim() != 1 or sigma.shape != mu.shape or u.dim() != 2 or u.shape[1] != mu.shape[0]:
         raise ValueError(f"fast_sample needs mu, sigma of shape (U,) and u of shape (N, U), got {tuple(mu.shape)}, {tuple(sigma.shape)}, {tuple(u.shape)}")
     if u.dtype != torch.float32: raise ValueError(f"fast_sample draws from float32 uniforms, got u of dtype {u.dtype}")
-    with torch.no_grad(): tm = unit_terms(mu, sigma, a, b)   # constants to _Fast32 (its backward gives them no gradient): no graph
+    if terms is None:
+        with torch.no_grad(): terms = unit_terms(mu, sigma, a, b)   # constants to _Fast32 (its backward gives them no gradient): no graph
+    tm = terms
     wd = tm['al'].dtype
     mu, sigma = mu.to(wd), sigma.to(wd)
     keys = ('pal', 'qbe', 'd', 'c', 'A', 'B', 'al', 'be')
@@ -148,7 +163,10 @@ def kl_terms(mu:Tensor, # locations (U,), in the working dtype
     "Per unit: KL(q || log-uniform prior), dKL/dmu, dKL/dsigma in closed form; and `safe`, the units where they hold (all but far tails)."
     _, _, up, r1, r2, safe = _reflect(mu, sigma, a, b)     # reflected units and those outside a far tail (any sigma)
     r = torch.stack([r1, r2])                              # both bounds in one (2, U) tensor: one op for both from here
-    l = torch.special.log_ndtr(r)
+    return *_kl_from(mu, sigma, up, r, torch.special.log_ndtr(r), a, b), safe
+
+def _kl_from(mu, sigma, up, r, l, a, b):
+    "KL, dKL/dmu, dKL/dsigma from the reflected bounds `r` (2, U) and their log Phi `l` (`unit_terms(kl=True)` shares them)."
     logz = l[1] + torch.log1p(-torch.exp(l[0] - l[1]))     # log Z, Z = Phi(r2) - Phi(r1)
     rr = r*r
     k = torch.exp(torch.add(logz + _HALF_LOG_2PI, rr, alpha=.5).neg_())   # (k1, k2) = phi(r_i)/Z
@@ -158,7 +176,7 @@ def kl_terms(mu:Tensor, # locations (U,), in the working dtype
     g = k*(D - 1 - rr)                                     # dh/dr1 = g1/2, dh/dr2 = -g2/2
     rg = r*g
     kl = math.log(b - a) - torch.log(sigma) - h
-    return kl, (1 - 2*up.to(mu.dtype))*(g[0] - g[1])/(2*sigma), ((rg[0] - rg[1])/2 - 1)/sigma, safe
+    return kl, (1 - 2*up.to(mu.dtype))*(g[0] - g[1])/(2*sigma), ((rg[0] - rg[1])/2 - 1)/sigma
 
 # %% ../nbs/02a_sampler.ipynb #99015723
 class _FastKL(torch.autograd.Function):
@@ -175,12 +193,15 @@ class _FastKL(torch.autograd.Function):
 def fast_kl(mu:Tensor, # locations (U,)
             sigma:Tensor, # scales (U,), > 0
             a:float=LOG_A, b:float=LOG_B, # log-space truncation bounds
+            terms:tuple|None=None, # (kl, dmu, dsig, safe) of `kl_terms(mu, sigma, a, b)` (or `unit_terms(kl=True)`) if already computed
            ) -> Tensor:
     "KL(q || prior) per unit, as `kl_loguniform`, with a closed-form gradient where it holds and autograd elsewhere."
     check_bounds(a, b)
     od, wd = mu.dtype, working_dtype(mu.device)
     mu, sigma = mu.to(wd), sigma.to(wd)
-    with torch.no_grad(): kl, dmu, dsig, safe = kl_terms(mu, sigma, float(a), float(b))
+    if terms is None:
+        with torch.no_grad(): terms = kl_terms(mu, sigma, float(a), float(b))
+    kl, dmu, dsig, safe = terms
     if bool(safe.all()): return _FastKL.apply(mu, sigma, kl, dmu, dsig).to(od)
     fi, si = safe.nonzero().squeeze(1), (~safe).nonzero().squeeze(1)
     out = kl_loguniform(mu[si], sigma[si], a, b)
