@@ -4,6 +4,7 @@ Table 1 cell's epoch).
 
     python benchmarks/pool.py [--dataset mnist] [--batch_size 128] [--reps 200] [--eval_reps 7] [--threads 1]
                               [--out results/fast_path_cpu/pool/pool.json]
+    python benchmarks/pool.py --sizes [--reps 300] [--out results/fast_path_cpu/pool/pool_sizes.json]
 
 Four LeNet5s per dataset — plain and gated (BMRS_N, the fast sampler, Adam as `bmrs.train` makes it), each with either
 pool — are built from the same seed, so each pair has the same weights. Timed, with the configurations interleaved step
@@ -14,6 +15,11 @@ by step (machine noise hits them alike) after a warm-up, medians kept:
 - one evaluation of the validation split (`bmrs.utils.evaluate`, batches of 512, eval mode).
 Before timing it checks what it compares: after one step on the same batch, each pair's parameters are bit for bit
 equal, and evaluation gives the same top-1.
+
+`--sizes` times the pooling op alone instead, on ReLU'd standard-normal inputs of LeNet5's first pool shape
+(n, 6, 28, 28) for n from 1 to 64 and (128, 16, 10, 10): torch's kernel against `MaxPool2x2`'s fast path (forced at
+every size), without gradient (inference mode) and forward + backward. Where the fast path starts to pay is where
+`bmrs.models.POOL_FAST_MIN` and `POOL_FAST_MIN_GRAD` put it to use.
 """
 import argparse, json, os, platform, statistics, sys, time
 from pathlib import Path
@@ -53,8 +59,34 @@ def step_fn(model, batches):
     return step
 
 
+SIZES = [(n, 6, 28, 28) for n in (1, 2, 3, 4, 8, 10, 12, 14, 16, 20, 32, 64)] + [(128, 16, 10, 10)]
+
+def op_sizes(reps:int) -> list:
+    "Rows: torch's pool and MaxPool2x2's fast path (forced) at each of `SIZES`, without and with gradient, interleaved."
+    import bmrs.models as bm
+    rows, saved = [], (bm.POOL_FAST_MIN, bm.POOL_FAST_MIN_GRAD)
+    try:
+        bm.POOL_FAST_MIN = bm.POOL_FAST_MIN_GRAD = 0
+        for shape in SIZES:
+            x = torch.randn(*shape, generator=torch.Generator().manual_seed(0)).relu()
+            gy = torch.randn(*shape[:2], shape[2]//2, shape[3]//2, generator=torch.Generator().manual_seed(1))
+            def infer(m):
+                def f():
+                    with torch.inference_mode(): m(x)
+                return f
+            def train(m):
+                xx = x.clone().requires_grad_()
+                return lambda: m(xx).backward(gy)
+            fns = {(k, w): f(m) for k, m in (('torch', nn.MaxPool2d(2)), ('bmrs', MaxPool2x2())) for w, f in (('inference', infer), ('forward+backward', train))}
+            ms = interleaved_ms(fns, 20, reps)
+            rows += [dict(what='pool op', shape=list(shape), elements=x.numel(), mode=w, pool=k, ms=v) for (k, w), v in ms.items()]
+            print(shape, {f'{k}/{w}': round(v, 4) for (k, w), v in ms.items()}, flush=True)
+    finally: bm.POOL_FAST_MIN, bm.POOL_FAST_MIN_GRAD = saved
+    return rows
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    p.add_argument('--sizes', action='store_true', help="time the pooling op alone at several input sizes")
     p.add_argument('--dataset', default='mnist')
     p.add_argument('--batch_size', type=int, default=128)
     p.add_argument('--reps', type=int, default=200)
@@ -66,6 +98,7 @@ def main(argv=None):
     for k in ('batch_size', 'reps', 'eval_reps', 'threads'):
         if getattr(a, k) < 1: raise SystemExit(f"pool.py: --{k} must be at least 1, got {getattr(a, k)}")
     torch.set_num_threads(a.threads)
+    if a.sizes: return _write(a, argv, dict(kind='pool_sizes', reps=a.reps, rows=op_sizes(a.reps)))
     splits = bdata.load(a.dataset, os.environ.get('BMRS_DATA_ROOT', str(REPO/'data')), split_seed=1000)
     X, Y, bs = splits.train.x, splits.train.y, a.batch_size
     n_b = len(X)//bs
@@ -93,9 +126,12 @@ def main(argv=None):
     ms = interleaved_ms(evs, 1, a.eval_reps)
     rows += [dict(what='evaluation', inputs='real', network=kind, pool=pool, ms=v, n_examples=len(splits.val)) for (kind, pool), v in ms.items()]
     print('evaluation', {f'{k}/{p}': round(v, 1) for (k, p), v in ms.items()}, flush=True)
-    rec = dict(kind='pool', command='python benchmarks/pool.py ' + ' '.join(argv if argv is not None else sys.argv[1:]),
+    return _write(a, argv, dict(kind='pool', dataset=a.dataset, batch_size=bs, reps=a.reps, eval_reps=a.eval_reps, rows=rows))
+
+def _write(a, argv, rec:dict) -> dict:
+    "`rec` with the command, machine and date, written to `--out` if given."
+    rec = dict(rec, command='python benchmarks/pool.py ' + ' '.join(argv if argv is not None else sys.argv[1:]),
                machine=dict(platform=platform.platform(), torch=torch.__version__, threads=a.threads),
-               dataset=a.dataset, batch_size=bs, reps=a.reps, eval_reps=a.eval_reps, rows=rows,
                date=time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime()))
     if a.out:
         Path(a.out).parent.mkdir(parents=True, exist_ok=True)

@@ -14,9 +14,10 @@ from .layers import NoiseGate, GateLinks, gates, link_sequential
 from .methods import check_criterion, release_classes
 
 # %% auto #0
-__all__ = ['ZERO_PRESERVING', 'ZERO_PRESERVING_FNS', 'MLP_UP', 'ATTN_OUT', 'PRESETS', 'NETWORKS', 'make_gate', 'mlp', 'n_params',
-           'n_units', 'MaxPool2x2', 'lenet5', 'Gated', 'conv1d_class', 'is_conv1d', 'call_model', 'HeadGated',
-           'coupled_groups', 'add_gates', 'untie_gates', 'resnet', 'Logits', 'vit', 'build_model']
+__all__ = ['POOL_FAST_MIN', 'POOL_FAST_MIN_GRAD', 'ZERO_PRESERVING', 'ZERO_PRESERVING_FNS', 'MLP_UP', 'ATTN_OUT', 'PRESETS',
+           'NETWORKS', 'make_gate', 'mlp', 'n_params', 'n_units', 'MaxPool2x2', 'lenet5', 'Gated', 'conv1d_class',
+           'is_conv1d', 'call_model', 'HeadGated', 'coupled_groups', 'add_gates', 'untie_gates', 'resnet', 'Logits',
+           'vit', 'build_model']
 
 # %% ../nbs/03_models.ipynb #fa80d1a6
 def _seed_style(cls):
@@ -71,6 +72,9 @@ def n_units(model:nn.Module) -> int:
     return sum(g.n_units for g in gates(model))
 
 # %% ../nbs/03_models.ipynb #p15pool2
+POOL_FAST_MIN = 12_288       # MaxPool2x2 without gradient: its fast path from this many input elements (torch's kernel below)
+POOL_FAST_MIN_GRAD = 65_536  # ... with gradient (forward + backward). Crossovers measured on a 2-core AMD EPYC, one thread:
+                             # about 9,400 and 56,000 elements (benchmarks/pool.py --sizes)
 _POOL_BASE = {}   # (H, W, device) -> flat index of each 2x2 window's top-left element in an H x W plane
 
 def _pool_base(h, w, device):
@@ -107,12 +111,14 @@ class MaxPool2x2(nn.MaxPool2d):
         return self._forward(x)
     @torch.jit.unused
     def _forward(self, x):
-        "The fast path where it was measured and applies (a real, contiguous CPU batch of even size; not a torch.fx proxy), else torch's."
+        "The fast path where it was measured to pay and applies (a real, contiguous CPU batch of even size and at least `POOL_FAST_MIN[_GRAD]` elements; not a torch.fx proxy), else torch's."
         if (isinstance(x, torch.fx.Proxy) or x.device.type != 'cpu' or x.dim() not in (3, 4) or x.shape[-2] % 2 or x.shape[-1] % 2
                 or not x.is_contiguous()
                 or (self.kernel_size, self.stride, self.padding, self.dilation, self.ceil_mode, self.return_indices) != (2, 2, 0, 1, False, False)):
             return super().forward(x)   # graph tools (torch.fx) see torch's op, which they know
-        if torch.is_grad_enabled() and x.requires_grad: return _FirstMax2x2.apply(x)
+        if torch.is_grad_enabled() and x.requires_grad:
+            return _FirstMax2x2.apply(x) if x.numel() >= POOL_FAST_MIN_GRAD else super().forward(x)
+        if x.numel() < POOL_FAST_MIN: return super().forward(x)   # a few ops cost more than torch's one call on small inputs
         return torch.maximum(torch.maximum(x[..., 0::2, 0::2], x[..., 0::2, 1::2]),
                              torch.maximum(x[..., 1::2, 0::2], x[..., 1::2, 1::2]))
 
