@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 from fastcore.basics import patch
 from .methods import CRITERIA, release_classes, criterion_of, method_name
-from .layers import (DELTA_F, NOISE_PER, SAMPLERS, NoiseGate, use_sampler, gates, model_kl, compress_model, unit_compression, param_compression, release_param_compression, unit_counts,
+from .layers import (DELTA_F, NOISE_PER, SAMPLERS, NoiseGate, use_sampler, gates, model_kl, compress_model, unit_compression, release_param_compression, unit_counts,
                          zero_pruned_release, removed_params, param_count)
 from . import data as bdata
 from .utils import seed_everything, resolve_device, git_commit, environment, evaluate, run_cli

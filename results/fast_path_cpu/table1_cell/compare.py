@@ -1,4 +1,5 @@
-"""Full Table 1 cells on the fast sampler (seed 1000) next to the committed exact-sampler runs of the same setting.
+"""Full Table 1 cells on the fast sampler (seed 1000) next to the committed exact-sampler runs of the same setting; and,
+for a setting run on the fast sampler at all three committed seeds, the two samplers seed by seed.
 
     python results/fast_path_cpu/table1_cell/compare.py
 """
@@ -7,6 +8,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 T1 = HERE.parents[1]/'table1_cpu'
+SEEDS = (1000, 100, 1001)
 KEYS = (('test_top1', 'test top-1 %', 2), ('unit_compression', 'units pruned %', 1), ('param_compression_release', "parameters removed % (release's count)", 1))
 
 def main():
@@ -22,5 +24,24 @@ def main():
             cells.append(f"{fast[k]:.{d}f} vs {' / '.join(f'{x:.{d}f}' for x in v)} ({inside})")
         t = fast['times']
         print(f"| {f.name.rsplit('-seed', 1)[0]} | " + ' | '.join(cells) + f" | {t['train'] + t['fine_tune']:.0f} |")
+    seeds_table()
+
+def seeds_table():
+    "The settings run on the fast sampler at every committed seed: fast and exact seed by seed, their means and the difference."
+    rows = []
+    for f in sorted(HERE.glob('*-seed1000.json')):
+        name = f.name.rsplit('-seed', 1)[0]
+        paths = [HERE/f'{name}-seed{s}.json' for s in SEEDS]
+        if not all(p.exists() for p in paths): continue
+        fast = [json.loads(p.read_text())['metrics'] for p in paths]
+        ref = [json.loads((T1/f'{name}-seed{s}.json').read_text())['metrics'] for s in SEEDS]
+        for k, h, d in KEYS:
+            a, b = [r[k] for r in fast], [r[k] for r in ref]
+            rows.append(f"| {name} | {h} | {' / '.join(f'{x:.{d}f}' for x in a)} ({statistics.fmean(a):.{d}f}) | "
+                        f"{' / '.join(f'{x:.{d}f}' for x in b)} ({statistics.fmean(b):.{d}f}) | {statistics.fmean(a) - statistics.fmean(b):+.{d}f} |")
+    if rows:
+        print(f"\n| setting | metric | fast sampler, seeds {' / '.join(map(str, SEEDS))} (mean) | exact sampler (committed), the same seeds (mean) | fast − exact |")
+        print('|---|---|---|---|---|')
+        print('\n'.join(rows))
 
 if __name__ == '__main__': main()
