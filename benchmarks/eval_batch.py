@@ -9,7 +9,7 @@ The networks are gated (BMRS_N, as trained) and in eval mode, with every unit ke
 `--dataset` (`bmrs.data.load`, `$BMRS_DATA_ROOT`). The JSON keeps milliseconds per evaluation and the top-1 each batch
 size gives (which must agree: the batch size changes only the order of float sums, not the predictions).
 """
-import argparse, json, os, platform, sys, time
+import argparse, os, sys
 from pathlib import Path
 import torch
 
@@ -18,6 +18,7 @@ if str(REPO) not in sys.path: sys.path.insert(0, str(REPO))
 from bmrs.models import build_model
 from bmrs.utils import evaluate, interleaved_ms
 from bmrs import data as bdata
+from _record import write_record
 
 MLP = dict(mnist=(7, 100), fashion_mnist=(1, 150))
 
@@ -41,12 +42,6 @@ def main(argv=None):
         ms = interleaved_ms({b: (lambda b=b: evaluate(model, splits.val, 'cpu', b)) for b in a.batch_sizes}, 1, a.reps)
         rows += [dict(network=net, dataset=a.dataset, n_examples=len(splits.val), batch_size=b, ms=ms[b], top1=top[b]) for b in a.batch_sizes]
         print(net, {b: round(ms[b], 1) for b in a.batch_sizes}, flush=True)
-    rec = dict(kind='eval_batch', command='python benchmarks/eval_batch.py ' + ' '.join(argv if argv is not None else sys.argv[1:]),
-               machine=dict(platform=platform.platform(), torch=torch.__version__, threads=a.threads), rows=rows,
-               date=time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime()))
-    if a.out:
-        Path(a.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(a.out).write_text(json.dumps(rec, indent=1) + '\n')
-    return rec
+    return write_record('benchmarks/eval_batch.py', argv, a.threads, a.out, dict(kind='eval_batch', rows=rows))
 
 if __name__ == '__main__': main()

@@ -21,7 +21,7 @@ equal, and evaluation gives the same top-1.
 every size), without gradient (inference mode) and forward + backward. Where the fast path starts to pay is where
 `bmrs.models.POOL_FAST_MIN` and `POOL_FAST_MIN_GRAD` put it to use.
 """
-import argparse, json, os, platform, statistics, sys, time
+import argparse, os, sys
 from pathlib import Path
 import torch
 import torch.nn.functional as F
@@ -34,6 +34,7 @@ from bmrs.layers import gates, model_kl
 from bmrs.train import make_adam
 from bmrs.utils import evaluate, interleaved_ms
 from bmrs import data as bdata
+from _record import write_record
 
 
 def network(gate, pool, splits, seed=0):
@@ -98,7 +99,7 @@ def main(argv=None):
     for k in ('batch_size', 'reps', 'eval_reps', 'threads'):
         if getattr(a, k) < 1: raise SystemExit(f"pool.py: --{k} must be at least 1, got {getattr(a, k)}")
     torch.set_num_threads(a.threads)
-    if a.sizes: return _write(a, argv, dict(kind='pool_sizes', reps=a.reps, rows=op_sizes(a.reps)))
+    if a.sizes: return write_record('benchmarks/pool.py', argv, a.threads, a.out, dict(kind='pool_sizes', reps=a.reps, rows=op_sizes(a.reps)))
     splits = bdata.load(a.dataset, os.environ.get('BMRS_DATA_ROOT', str(REPO/'data')), split_seed=1000)
     X, Y, bs = splits.train.x, splits.train.y, a.batch_size
     n_b = len(X)//bs
@@ -126,16 +127,7 @@ def main(argv=None):
     ms = interleaved_ms(evs, 1, a.eval_reps)
     rows += [dict(what='evaluation', inputs='real', network=kind, pool=pool, ms=v, n_examples=len(splits.val)) for (kind, pool), v in ms.items()]
     print('evaluation', {f'{k}/{p}': round(v, 1) for (k, p), v in ms.items()}, flush=True)
-    return _write(a, argv, dict(kind='pool', dataset=a.dataset, batch_size=bs, reps=a.reps, eval_reps=a.eval_reps, rows=rows))
-
-def _write(a, argv, rec:dict) -> dict:
-    "`rec` with the command, machine and date, written to `--out` if given."
-    rec = dict(rec, command='python benchmarks/pool.py ' + ' '.join(argv if argv is not None else sys.argv[1:]),
-               machine=dict(platform=platform.platform(), torch=torch.__version__, threads=a.threads),
-               date=time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime()))
-    if a.out:
-        Path(a.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(a.out).write_text(json.dumps(rec, indent=1) + '\n')
-    return rec
+    return write_record('benchmarks/pool.py', argv, a.threads, a.out,
+                        dict(kind='pool', dataset=a.dataset, batch_size=bs, reps=a.reps, eval_reps=a.eval_reps, rows=rows))
 
 if __name__ == '__main__': main()
