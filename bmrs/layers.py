@@ -316,7 +316,8 @@ def _mean_weights(sizes:tuple, device, dtype) -> Tensor:
     return torch.cat([torch.full((n,), 1/n, dtype=dtype) for n in sizes]).to(device)
 
 # the KL terms `draw_all` computed with the draw's per-unit terms, for `model_kl` to use once: keyed by the group's first
-# gate, outside the module (a deepcopy or a state dict never sees them: they hold tensors of the forward's graph)
+# gate, outside the module (a deepcopy or a state dict never sees them: they hold tensors of the forward's graph); the
+# entry holds its gates by weak reference, so a network dropped after a training forward pass is freed with its entry
 _KL_TERMS = weakref.WeakKeyDictionary()
 
 def _drawn_kl(grp, a, b, cm):
@@ -326,7 +327,7 @@ def _drawn_kl(grp, a, b, cm):
     st = _KL_TERMS.pop(grp[0], None)
     if st is None: return None
     gs, key, grad, mr, lr, mu, sigma, terms = st
-    if (key != (a, b, cm) or len(gs) != len(grp) or any(g is not h for g, h in zip(gs, grp))
+    if (key != (a, b, cm) or len(gs) != len(grp) or any(r() is not h for r, h in zip(gs, grp))
             or torch.is_grad_enabled() and not grad): return None   # a draw without a graph cannot give the KL's gradient
     if not (torch.equal(torch.cat([g.mu for g in grp]), mr) and torch.equal(torch.cat([g.logsigma for g in grp]), lr)): return None
     return fast_kl(mu, sigma, a, b, terms).to(grp[0].mu.dtype)
@@ -473,7 +474,7 @@ def draw_all(model, args, kwargs):
             # the per-unit terms of all units, once: the draw takes the kept units', the KL (`model_kl`, `_drawn_kl`) all
             with torch.no_grad(): tm = unit_terms(mu, sigma, a, b, kl=True)
             thetas = _kept_sample(mu, sigma, a, b, u, keep, ki, tm).split(sizes, dim=1)
-            _KL_TERMS[fast[0]] = (fast, (a, b, cm), torch.is_grad_enabled(), mr.detach(), lr.detach(), mu, sigma,
+            _KL_TERMS[fast[0]] = (tuple(weakref.ref(g) for g in fast), (a, b, cm), torch.is_grad_enabled(), mr.detach(), lr.detach(), mu, sigma,
                                   (tm['kl'], tm['dmu'], tm['dsig'], tm['safe']))
         else:
             us, ks = dict(zip(fast, u.tensor_split(ends[:-1], dim=1))), dict(zip(fast, keep.split(sizes)))   # per gate
