@@ -43,5 +43,23 @@ def seeds_table():
         print(f"\n| setting | metric | fast sampler, seeds {' / '.join(map(str, SEEDS))} (mean) | exact sampler (committed), the same seeds (mean) | fast − exact |")
         print('|---|---|---|---|---|')
         print('\n'.join(rows))
+    exact_table()
+
+def exact_table():
+    "Settings with exact-path runs at other seeds (`exact_seeds/`): all exact seeds against the fast ones, range and mean."
+    rows = []
+    for name in sorted({p.name.rsplit('-seed', 1)[0] for p in (HERE/'exact_seeds').glob('*.json')}):
+        extra = sorted((HERE/'exact_seeds').glob(f'{name}-seed*.json'), key=lambda p: int(p.stem.rsplit('seed', 1)[1]))
+        ex = [json.loads((T1/f'{name}-seed{s}.json').read_text())['metrics'] for s in SEEDS] + [json.loads(p.read_text())['metrics'] for p in extra]
+        seeds = list(SEEDS) + [int(p.stem.rsplit('seed', 1)[1]) for p in extra]
+        fast = [json.loads(p.read_text())['metrics'] for p in sorted(HERE.glob(f'{name}-seed*.json'))]
+        for k, h, d in KEYS:
+            a, b = [r[k] for r in ex], [r[k] for r in fast]
+            rows.append(f"| {name} | {h} | {' / '.join(f'{x:.{d}f}' for x in a)} ({statistics.fmean(a):.{d}f}; {min(a):.{d}f}–{max(a):.{d}f}) | "
+                        f"{statistics.fmean(b):.{d}f} ({min(b):.{d}f}–{max(b):.{d}f}, {len(b)} seeds) |")
+    if rows:
+        print(f"\n| setting | metric | exact sampler, seeds {' / '.join(map(str, seeds))} (mean; range) | fast sampler (mean, range) |")
+        print('|---|---|---|---|')
+        print('\n'.join(rows))
 
 if __name__ == '__main__': main()
