@@ -83,11 +83,15 @@ def _pool_base(h, w, device):
         _POOL_BASE[key] = (torch.arange(h//2, device=device)*(2*w))[:, None] + torch.arange(0, w, 2, device=device)[None, :]
     return _POOL_BASE[key]
 
+def _quarters(x):
+    "The four elements of every 2x2 window of `x` (top left, top right, bottom left, bottom right): strided views."
+    return x[..., 0::2, 0::2], x[..., 0::2, 1::2], x[..., 1::2, 0::2], x[..., 1::2, 1::2]
+
 class _FirstMax2x2(torch.autograd.Function):
     "2x2 / stride-2 max pooling by the maximum of four strided quarters; the gradient goes to each window's first maximum."
     @staticmethod
     def forward(ctx, x):
-        a, b, c, d = x[..., 0::2, 0::2], x[..., 0::2, 1::2], x[..., 1::2, 0::2], x[..., 1::2, 1::2]
+        a, b, c, d = _quarters(x)
         ab, cd = torch.maximum(a, b), torch.maximum(c, d)
         w = x.shape[-1]
         # max_pool2d's argmax (the first maximum, row by row): the bottom row only if it is strictly larger, and in a
@@ -119,8 +123,8 @@ class MaxPool2x2(nn.MaxPool2d):
         if torch.is_grad_enabled() and x.requires_grad:
             return _FirstMax2x2.apply(x) if x.numel() >= POOL_FAST_MIN_GRAD else super().forward(x)
         if x.numel() < POOL_FAST_MIN: return super().forward(x)   # a few ops cost more than torch's one call on small inputs
-        return torch.maximum(torch.maximum(x[..., 0::2, 0::2], x[..., 0::2, 1::2]),
-                             torch.maximum(x[..., 1::2, 0::2], x[..., 1::2, 1::2]))
+        a, b, c, d = _quarters(x)
+        return torch.maximum(torch.maximum(a, b), torch.maximum(c, d))
 
 # %% ../nbs/03_models.ipynb #050fcaee
 def lenet5(in_channels:int=1,   # input channels c; widths scale with it
