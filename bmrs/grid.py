@@ -11,7 +11,7 @@ import yaml
 from tqdm.auto import tqdm
 from fastcore.basics import patch
 import bmrs
-from .utils import run_cli
+from .utils import run_cli, check_interrupt
 from .files import FileError, atomic_path, check_writable, read_json, sha256_file, write_atomic
 
 # %% auto #0
@@ -621,6 +621,7 @@ def run(self:_Scheduler):
     "Run every run left; runs whose needs can never be met are blocked. On Ctrl-C: stop the workers, drop their claims, re-raise."
     try:
         while self.todo or self.procs:
+            check_interrupt()
             self.step()
             if self.procs: self.poll()
             elif self.todo and all(self.ready(r) == 'wait' for r in self.todo):

@@ -18,7 +18,7 @@ from .methods import CRITERIA, release_classes, criterion_of, method_name
 from .layers import (DELTA_F, NOISE_PER, SAMPLERS, NoiseGate, use_sampler, gates, model_kl, compress_model, unit_compression, release_param_compression, unit_counts,
                          zero_pruned_release, removed_params, param_count)
 from . import data as bdata
-from .utils import seed_everything, resolve_device, git_commit, environment, evaluate, run_cli
+from .utils import seed_everything, resolve_device, git_commit, environment, evaluate, run_cli, check_interrupt
 from .distributed import (Dist, SINGLE, dist_env, rank_device, init_distributed, close_distributed, shard_batches,
                               seed_rank_noise, broadcast_masks, all_sum, evaluate_dist, set_rng_state, gather_rng, wrap_ddp, plain_batchnorm)
 from .files import FileError, safe_name, write_atomic, save_atomic, check_writable, read_json, sha256_file, verify_sha256
@@ -270,6 +270,7 @@ def train_epoch(model, opt, data:bdata.TensorData, cfg:TrainConfig, device, gene
     it = (shard_batches(data, cfg.batch_size, generator, d) if d.active else
           ((x, y, len(y)) for x, y in bdata.batches(data, cfg.batch_size, shuffle=True, seed=generator)))
     for step, (x, y, nb) in enumerate(it, 1):
+        check_interrupt()                                        # a Ctrl-C Python lost (raised in a finaliser)
         x, y = x.to(device), y.to(device)
         if cfg.channels_last and x.dim() == 4: x = x.contiguous(memory_format=torch.channels_last)
         with autocast(cfg, device): out = model(x)
@@ -528,12 +529,14 @@ def write_run(cfg:TrainConfig, model:nn.Module, metrics:dict, rows:list[dict], #
     record = dict(config={**asdict(cfg), 'criterion': cfg.criterion, 'method': cfg.method, 'n_epochs_run': n_epochs,
                           'world_size': world_size},
                   environment=environment(device), metrics=metrics)
+    check_interrupt()
     mp.unlink(missing_ok=True)           # an older record no longer describes the files about to be replaced
     save_atomic(dict(state_dict=model.state_dict(), config=record['config']), files['checkpoint'])
     if cfg.save_reduced: files['reduced'] = _save_reduced(model, cfg, splits, out)
     write_atomic(files['epochs_csv'], _csv(rows))
     record['files'] = {k: os.path.relpath(Path(v).resolve(), mp.parent.resolve()) for k, v in files.items()}  # relative to the record
     record['sha256'] = {k: _digests(Path(v)) for k, v in files.items()}
+    check_interrupt()
     write_atomic(mp, json.dumps(record, indent=1, default=str))          # last: a record means a finished run
     return record
 

@@ -13,7 +13,7 @@ from torch import nn
 # %% auto #0
 __all__ = ['EXIT_OK', 'EXIT_FAILED', 'EXIT_USAGE', 'seed_everything', 'resolve_device', 'git_commit', 'environment', 'evaluate',
            'KernelChoice', 'interleaved_ms', 'as_batch', 'fastest_kernels', 'latency_table', 'Terminated',
-           'exit_status', 'run_cli']
+           'check_interrupt', 'exit_status', 'run_cli']
 
 # %% ../nbs/00b_utils.ipynb #a10fd511
 def seed_everything(seed:int): # seed of Python's, NumPy's and torch's generators
@@ -161,7 +161,22 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 class Terminated(KeyboardInterrupt):
     "SIGTERM, raised like Ctrl-C's KeyboardInterrupt so that the same clean-up runs."
 
-def _on_sigterm(signum, frame): raise Terminated()
+_PENDING: list = []   # the interrupt run_cli's handler raised, until run_cli has ended
+
+def _on_signal(signum, frame):
+    e = Terminated() if signum == signal.SIGTERM else KeyboardInterrupt()
+    _PENDING[:] = [type(e)]
+    raise e
+
+def check_interrupt():
+    "Raise again a Ctrl-C / SIGTERM that arrived while `run_cli` ran but whose exception was lost (raised in a finaliser)."
+    if _PENDING: raise _PENDING[0]()
+
+def _quiet_lost_interrupt(hook):
+    "An unraisable-exception hook that says nothing of the interrupts `check_interrupt` will raise again, `hook` for the rest."
+    def h(u):
+        if not (_PENDING and isinstance(u.exc_value, KeyboardInterrupt)): hook(u)
+    return h
 
 def exit_status(e:BaseException) -> int:
     "The exit status of a command interrupted by `e`: 143 for SIGTERM (`Terminated`), 130 for Ctrl-C."
@@ -176,8 +191,12 @@ def run_cli(prog:str, # the command's name, first word of its error lines
            ):
     "`fn()`'s value; one line `prog: error: ...` and exit 2 / 1 for `usage` / `failures`; 130 / 143 on Ctrl-C / SIGTERM."
     main_thread = threading.current_thread() is threading.main_thread()
-    old = signal.signal(signal.SIGTERM, _on_sigterm) if main_thread else None
-    try: return fn()
+    old, _PENDING[:] = {}, []
+    if main_thread:
+        old[signal.SIGTERM] = signal.signal(signal.SIGTERM, _on_signal)
+        if signal.getsignal(signal.SIGINT) is signal.default_int_handler: old[signal.SIGINT] = signal.signal(signal.SIGINT, _on_signal)
+    hook, sys.unraisablehook = sys.unraisablehook, _quiet_lost_interrupt(sys.unraisablehook)
+    try: return fn()        # an interrupt lost after fn's last check_interrupt(): fn finished its work, and says so
     except usage as e: print(f"{prog}: error: {e}", file=sys.stderr); sys.exit(EXIT_USAGE)
     except failures as e: print(f"{prog}: error: {e}", file=sys.stderr); sys.exit(EXIT_FAILED)
     except KeyboardInterrupt as e:
@@ -185,4 +204,5 @@ def run_cli(prog:str, # the command's name, first word of its error lines
             print(f"{prog}: interrupted ({'SIGTERM' if isinstance(e, Terminated) else 'Ctrl-C'}): {interrupted}", file=sys.stderr)
         sys.exit(exit_status(e))
     finally:
-        if main_thread: signal.signal(signal.SIGTERM, old)
+        for k, h in old.items(): signal.signal(k, h)
+        sys.unraisablehook, _PENDING[:] = hook, []

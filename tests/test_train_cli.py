@@ -243,3 +243,28 @@ def test_interrupt(root, tmp_path, sig, code, name):
     assert p.returncode == code, (p.returncode, err)
     assert f'interrupted ({name})' in err and 'Traceback' not in err and len(err.strip().splitlines()) == 1, err
     assert [f for f in tmp_path.rglob('*') if f.is_file()] == []
+
+
+LOST_CTRL_C = """
+import os, signal, sys, time
+import bmrs.train as t
+first = t.train_epoch
+class Finaliser:
+    def __del__(self): os.kill(os.getpid(), signal.SIGINT); time.sleep(1)   # the handler runs here, inside a finaliser
+def train_epoch(*a, **k):
+    Finaliser()                                   # dropped at once: Python reports and drops what its __del__ raises
+    t.train_epoch = first
+    return first(*a, **k)
+t.train_epoch = train_epoch
+t.main(sys.argv[1:])
+"""
+
+
+def test_lost_interrupt(root, tmp_path):
+    "a Ctrl-C whose KeyboardInterrupt Python drops (it lands in a finaliser, as the CI run's did in an import's weakref callback) still stops the run: exit 130, one line, nothing written"
+    p = subprocess.run([sys.executable, '-c', LOST_CTRL_C, '--metrics_dir', tmp_path/'metrics', '--output_dir', tmp_path/'output',
+                        '--data_root', root, *SMALL], capture_output=True, text=True, timeout=600,
+                       preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    assert p.returncode == 130, (p.returncode, p.stderr)
+    assert 'interrupted (Ctrl-C)' in p.stderr and 'Traceback' not in p.stderr and len(p.stderr.strip().splitlines()) == 1, p.stderr
+    assert [f for f in tmp_path.rglob('*') if f.is_file()] == []
