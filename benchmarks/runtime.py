@@ -49,7 +49,7 @@ import torch.nn.functional as F
 REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path: sys.path.insert(0, str(REPO))
 from bmrs.models import build_model, n_params
-from bmrs.layers import gates, model_kl, fuse_gates, set_sampler
+from bmrs.layers import gates, model_kl, fuse_gates, unfuse_gates, set_sampler
 from bmrs.train import make_adam
 from bmrs.methods import RUNTIME_METHODS, get_method
 from bmrs.data import dataset_info
@@ -81,7 +81,7 @@ def make_network(network:str, dataset:str, method:str, image_size:int|None=None,
                         gate=None if method == 'none' else method, **kw)
     if gates(model):
         set_sampler(model, sampler)
-        if fused: fuse_gates(model)
+        fuse_gates(model) if fused else unfuse_gates(model)   # the builders fuse fast gates themselves (bmrs.models.one_draw)
     return model, (info.in_channels, size, size), info.n_classes
 
 

@@ -132,11 +132,15 @@ def _fast(g, x):
     "Does gate `g` draw `x`'s noise with the fast sampler? (A float64 input keeps float64 noise: the exact path.)"
     return g.sampler == 'fast' and x.dtype != torch.float64
 
-def _draw(g, n, x):
-    "theta (n, g.n_units) for gate `g`: the fast sampler's float32 draw or the exact path's float64 one."
-    if 'meta' in (x.device.type, g.mu.device.type):   # the fast sampler's checks would fail on .item(): say what is wrong
+def _check_values(x, g):
+    "A clear error for meta tensors (the fast sampler's checks would fail on .item())."
+    if 'meta' in (x.device.type, g.mu.device.type):
         raise ValueError("tensors on the meta device hold no values to compute with: "
                          "materialise the model first (model.to_empty(device=...), then load its weights)")
+
+def _draw(g, n, x):
+    "theta (n, g.n_units) for gate `g`: the fast sampler's float32 draw or the exact path's float64 one."
+    _check_values(x, g)
     if _fast(g, x): return fast_sample(g.mu_c, g.sigma, uniform32(n, g.n_units, device=x.device), g.a, g.b)
     u = _uniform(n, g.n_units, device=x.device)
     return sample_theta(g.mu_c.to(u.dtype), g.sigma.to(u.dtype), u, g.a, g.b)
@@ -454,6 +458,7 @@ def draw_all(model, args, kwargs):
     gs = [g for g in gs if g.noise_per == 'unit']   # per-element noise is drawn by the gate itself
     x = next((t for t in list(args) + list(kwargs.values()) if isinstance(t, Tensor)), None)
     if not gs or x is None or x.dim() == 0: return
+    for g in gs: _check_values(x, g)
     n, dev = x.shape[0], gs[0].mu.device
     exact, fast = [g for g in gs if not _fast(g, x)], [g for g in gs if _fast(g, x)]
     if exact:

@@ -10,14 +10,14 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 from . import layers as blayers
-from .layers import NoiseGate, GateLinks, gates, link_sequential
+from .layers import NoiseGate, GateLinks, gates, link_sequential, fuse_gates
 from .methods import check_criterion, release_classes
 
 # %% auto #0
 __all__ = ['POOL_FAST_MIN', 'POOL_FAST_MIN_GRAD', 'ZERO_PRESERVING', 'ZERO_PRESERVING_FNS', 'MLP_UP', 'ATTN_OUT', 'PRESETS',
-           'NETWORKS', 'make_gate', 'mlp', 'n_params', 'n_units', 'MaxPool2x2', 'lenet5', 'Gated', 'conv1d_class',
-           'is_conv1d', 'call_model', 'HeadGated', 'coupled_groups', 'add_gates', 'untie_gates', 'resnet', 'Logits',
-           'vit', 'build_model']
+           'NETWORKS', 'make_gate', 'one_draw', 'mlp', 'n_params', 'n_units', 'MaxPool2x2', 'lenet5', 'Gated',
+           'conv1d_class', 'is_conv1d', 'call_model', 'HeadGated', 'coupled_groups', 'add_gates', 'untie_gates',
+           'resnet', 'Logits', 'vit', 'build_model']
 
 # %% ../nbs/03_models.ipynb #fa80d1a6
 def _seed_style(cls):
@@ -47,6 +47,13 @@ def make_gate(gate,            # criterion name, gate class, callable `f(n_units
     return g
 
 # %% ../nbs/03_models.ipynb #89bd344c
+def one_draw(model:nn.Module) -> nn.Module:
+    """`model` with one fast draw for all its gates per training step (`fuse_gates`) when every gate uses the fast
+    sampler, the default; a network with any exact-path gate keeps per-gate draws (the committed results' stream)."""
+    gs = gates(model)
+    if gs and all(g.sampler == 'fast' for g in gs): fuse_gates(model)
+    return model
+
 def mlp(in_dim:int,         # input features (images are flattened: 1×32×32 → 1024)
         out_dim:int,        # classes
         hidden_dim:int,     # width of every hidden layer
@@ -60,7 +67,7 @@ def mlp(in_dim:int,         # input features (images are flattened: 1×32×32 �
         g = make_gate(gate, hidden_dim, 1, **gate_kwargs)
         if g is not None: mods.append(g)
     mods.append(nn.Linear(hidden_dim, out_dim))
-    return link_sequential(nn.Sequential(*mods))
+    return one_draw(link_sequential(nn.Sequential(*mods)))
 
 # %% ../nbs/03_models.ipynb #b0806ba0
 def n_params(model:nn.Module, trainable:bool=True) -> int:
@@ -138,13 +145,13 @@ def lenet5(in_channels:int=1,   # input channels c; widths scale with it
     def g(n):
         m = make_gate(gate, n, 1, **gate_kwargs)
         return [] if m is None else [m]
-    return link_sequential(nn.Sequential(
+    return one_draw(link_sequential(nn.Sequential(
         nn.Conv2d(c, 6*c, 5), nn.ReLU(), MaxPool2x2(), *g(6*c),
         nn.Conv2d(6*c, 16*c, 5), nn.ReLU(), MaxPool2x2(), *g(16*c),
         nn.Flatten(),
         nn.Linear(16*c*s*s, 120*c), nn.ReLU(), *g(120*c),
         nn.Linear(120*c, 84*c), nn.ReLU(), *g(84*c),
-        nn.Linear(84*c, n_classes)))
+        nn.Linear(84*c, n_classes))))
 
 # %% ../nbs/03_models.ipynb #5567579d
 class Gated(nn.Sequential):
@@ -407,7 +414,7 @@ def add_gates(model:nn.Module,
         warnings.warn(f"add_gates: not gated, {len(skipped)} module(s): " + '; '.join(f"{n} ({r})" for n, r in list(skipped.items())[:5]))
         todo = [(n, m) for n, m in todo if n not in skipped]
     model.bmrs_gates_skipped = skipped
-    if preset == 'heads': return _add_head_gates(model, todo, gate, n_heads, gate_kwargs)
+    if preset == 'heads': return one_draw(_add_head_gates(model, todo, gate, n_heads, gate_kwargs))
     if coupled:
         if example_input is None: raise ValueError("add_gates(coupled=True) needs example_input= to trace which channels are coupled")
         groups = coupled_groups(model, [n for n, _ in todo], example_input)
@@ -431,7 +438,7 @@ def add_gates(model:nn.Module,
             if cons is None and root is not None: g.links.sinks = _sinks(scope[i + 1:], k)
         if isinstance(g, NoiseGate) and cons is not None:
             g.links.sinks = cons if all(any(p is s for s in g.links.sources) for p in prod) else []
-    return model
+    return one_draw(model)
 
 # %% ../nbs/03_models.ipynb #a7b1c006
 def untie_gates(model:nn.Module) -> nn.Module:

@@ -1,4 +1,4 @@
-"""`benchmarks/pool.py` and `benchmarks/eval_batch.py` end to end with a few repetitions: the JSON they write (structure
+"""`benchmarks/pool.py`, `benchmarks/eval_batch.py` and `benchmarks/one_draw.py` end to end with a few repetitions: the JSON they write (structure
 and the checks they make, not timings), and a bad argument as one line. No assertion on how long anything takes."""
 import json, os, subprocess, sys
 from pathlib import Path
@@ -47,3 +47,17 @@ def test_pool_training_and_eval_batch(tmp_path):
 def test_pool_bad_argument(tmp_path):
     r = run('pool.py', '--sizes', '--reps', 0, cwd=tmp_path)
     assert r.returncode != 0 and r.stderr.strip().splitlines() == ['pool.py: --reps must be at least 1, got 0'], r.stderr
+
+
+def test_one_draw(tmp_path):
+    "one_draw.py: three configurations per network and batch, ratios that are the ratios of its own medians; a bad argument as one line"
+    out = tmp_path/'d.json'
+    r = run('one_draw.py', '--batch_size', 4, '--reps', 2, '--warmup', 1, '--out', out, cwd=tmp_path)
+    assert r.returncode == 0, r.stdout + r.stderr
+    rec = json.loads(out.read_text())
+    assert rec['kind'] == 'one_draw' and [(x['network'], x['batch_size']) for x in rec['rows']] == [('mlp', 4), ('lenet5', 4)]
+    for x in rec['rows']:
+        assert min(x['plain_ms'], x['one_draw_ms'], x['per_gate_ms']) > 0
+        assert abs(x['per_gate_over_one_draw'] - x['per_gate_ms']/x['one_draw_ms']) < 2e-3*x['per_gate_over_one_draw'] + 1e-3
+    r = run('one_draw.py', '--reps', 0, cwd=tmp_path)
+    assert r.returncode != 0 and r.stderr.strip().splitlines() == ['one_draw.py: --reps must be at least 1, got 0'], r.stderr

@@ -47,7 +47,7 @@ def worker(out):
     def hook(mod, args, kwargs):   # fixed noise per rank and micro-batch; record the micro-batch
         got.setdefault('seed_at_first_forward', torch.initial_seed())
         torch.manual_seed(1000 + 10*rank + len(seen)); seen.append((kwargs['pixel_values'].clone(), kwargs['labels'].clone()))
-    m.register_forward_pre_hook(hook, with_kwargs=True)
+    m.register_forward_pre_hook(hook, with_kwargs=True, prepend=True)   # before the gates' one draw
 
     class Grads(TrainerCallback):
         def on_pre_optimizer_step(self, args, state, control, model=None, **kw):
