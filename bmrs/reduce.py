@@ -1688,7 +1688,8 @@ def reduce_and_report(model:nn.Module,       # trained gated network
                       kernel_batches=(1, 64, 1024)): # batch sizes of the kernel-choice latency table (() for none)
     """Reduce `model`, save it and its efficiency report (`efficiency.json`, in the manifest) in `out_dir`; returns (reduced, report).
     The report's `latency_ms` times the unpruned, masked and reduced networks, and the reduced one under the kernels
-    `fastest_kernels` measured fastest at batch 64 (`kernels`: oneDNN on / off, channels_last), at `kernel_batches`."""
+    `fastest_kernels` measured fastest at batch 64 (`kernels`: oneDNN on / off, channels_last, batch-grouped one-channel
+    convolutions), at `kernel_batches`."""
     x = _example(example_input)
     if arch: _plain_data(arch, 'arch')
     check_writable(out_dir, 'reduced-model folder')  # before the work, not after
@@ -1700,6 +1701,6 @@ def reduce_and_report(model:nn.Module,       # trained gated network
             tuned = fastest_kernels(red, as_batch(x, 64), n_warmup, n_repeat)
             lt = latency_table(dict(unpruned=_unpruned(model), masked=model, reduced=red, reduced_kernels=tuned), x, kernel_batches, n_warmup, n_repeat)
         rep.info['latency_ms'] = {k: {c[3:]: round(float(v), 4) for c, v in r.items()} for k, r in lt.to_dict('index').items()}
-        rep.info['kernels'] = dict(mkldnn=tuned.mkldnn, channels_last=tuned.channels_last)
+        rep.info['kernels'] = dict(mkldnn=tuned.mkldnn, channels_last=tuned.channels_last, batch_grouped=getattr(tuned, 'batch_grouped', []))
     save_reduced(red, out_dir, arch, extra={'efficiency.json': rep.to_json()})
     return red, rep

@@ -9,11 +9,12 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import nn
+import torch.nn.functional as F
 
 # %% auto #0
 __all__ = ['EXIT_OK', 'EXIT_FAILED', 'EXIT_USAGE', 'seed_everything', 'resolve_device', 'git_commit', 'environment', 'evaluate',
-           'KernelChoice', 'interleaved_ms', 'as_batch', 'fastest_kernels', 'latency_table', 'Terminated',
-           'check_interrupt', 'exit_status', 'run_cli']
+           'KernelChoice', 'one_channel_conv', 'BatchGroupedConv2d', 'interleaved_ms', 'as_batch', 'fastest_kernels',
+           'latency_table', 'Terminated', 'check_interrupt', 'exit_status', 'run_cli']
 
 # %% ../nbs/00b_utils.ipynb #a10fd511
 def seed_everything(seed:int): # seed of Python's, NumPy's and torch's generators
@@ -86,7 +87,34 @@ class KernelChoice(nn.Module):
         torch.backends.mkldnn.enabled = self.mkldnn
         try: return self.module(x)
         finally: torch.backends.mkldnn.enabled = old
-    def extra_repr(self): return f"mkldnn={self.mkldnn}, channels_last={self.channels_last}"
+    def extra_repr(self):
+        bg = getattr(self, 'batch_grouped', [])
+        return f"mkldnn={self.mkldnn}, channels_last={self.channels_last}" + (f", batch_grouped={bg}" if bg else "")
+
+# %% ../nbs/00b_utils.ipynb #p16bgc01
+def one_channel_conv(m:nn.Module) -> bool:
+    "Is `m` a plain `nn.Conv2d` with one input and one output channel (zero padding)? `BatchGroupedConv2d` can run it."
+    return type(m) is nn.Conv2d and (m.in_channels, m.out_channels, m.groups) == (1, 1, 1) and m.padding_mode == 'zeros'
+
+class BatchGroupedConv2d(nn.Module):
+    """A one-channel `nn.Conv2d` (`conv`, shared, not copied) run as a depthwise convolution over the batch: the n
+    examples are the n channels of one image, all convolved with the conv's filter (groups = n), with oneDNN on for the
+    call. The same values as `conv(x)` up to rounding; a non-batched (3-d) input goes to `conv` itself."""
+    def __init__(self, conv:nn.Conv2d):
+        super().__init__()
+        if not one_channel_conv(conv): raise ValueError(f"BatchGroupedConv2d needs an nn.Conv2d with one input and one output channel and zero padding, got {conv}")
+        self.conv = conv
+    def forward(self, x):
+        c = self.conv
+        if x.dim() != 4: return c(x)
+        n = x.shape[0]
+        w = c.weight.expand(n, 1, *c.weight.shape[2:])
+        b = None if c.bias is None else c.bias.expand(n)
+        old = torch.backends.mkldnn.enabled
+        torch.backends.mkldnn.enabled = True
+        try: y = F.conv2d(x.reshape(1, n, *x.shape[2:]), w, b, c.stride, c.padding, c.dilation, n)
+        finally: torch.backends.mkldnn.enabled = old
+        return y.reshape(n, 1, *y.shape[2:])
 
 # %% ../nbs/00b_utils.ipynb #68f01932
 def interleaved_ms(fns:dict, # name -> callable of no arguments
@@ -124,7 +152,8 @@ def fastest_kernels(model:nn.Module, # a network (e.g. a reduced one); put in ev
                     n_warmup:int=3, # untimed calls per candidate
                     n_repeat:int=20, # timed calls per candidate (interleaved; medians compared)
                    ) -> KernelChoice:
-    "`model` wrapped in the `KernelChoice` measured fastest on `x` (oneDNN on / off, channels_last for 2-d convs)."
+    """`model` wrapped in the `KernelChoice` measured fastest on `x` (oneDNN on / off, channels_last for 2-d convs; then
+    its one-channel convolutions as `BatchGroupedConv2d`, kept if faster)."""
     import copy
     model.eval()
     cands = [(True, False), (False, False)]
@@ -134,6 +163,16 @@ def fastest_kernels(model:nn.Module, # a network (e.g. a reduced one); put in ev
     best = min(ms, key=ms.get)
     choice = wrapped[best]
     choice.timings = {f"mkldnn={c[0]}, channels_last={c[1]}": v for c, v in ms.items()}
+    names = [n for n, m in choice.module.named_modules() if one_channel_conv(m)] if x.dim() == 4 else []
+    if names:   # one-channel convolutions as depthwise ones over the batch: kept if the whole network is faster so
+        alt = copy.deepcopy(choice.module)
+        for n in names:
+            parent, _, child = n.rpartition('.')
+            setattr(alt.get_submodule(parent), child, BatchGroupedConv2d(alt.get_submodule(n)))
+        alt = KernelChoice(alt, *best)
+        ms2 = interleaved_ms(dict(as_is=_infer(choice, x), grouped=_infer(alt, x)), n_warmup, n_repeat, x.device)
+        choice.timings[f"mkldnn={best[0]}, channels_last={best[1]}, batch_grouped={names}"] = ms2['grouped']   # as its extra_repr
+        if ms2['grouped'] < ms2['as_is']: alt.timings, alt.batch_grouped, choice = choice.timings, names, alt
     return choice
 
 def latency_table(models:dict, # name -> network (e.g. plain, masked, reduced)

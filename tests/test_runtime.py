@@ -82,7 +82,7 @@ def test_sampler_and_reduced(tmp_path):
     assert row['kept'] == [1, 3, 22, 8] and row['batch_size'] == 64 and row['n_params_plain'] == 61706
     # hand count: conv1 1·25 + 1, conv2 3·1·25 + 3, fc1 22·(3·5·5) + 22, fc2 8·22 + 8, fc3 10·8 + 10
     assert row['n_params_reduced'] == 26 + 78 + 1672 + 184 + 90
-    assert len(row['picked_timings']) == 4 and row['picked'] in row['picked_timings']
+    assert len(row['picked_timings']) == 5 and row['picked'] in row['picked_timings']   # 4 settings, then conv1 batch-grouped
     assert row['speedup'] == row['plain_ms']/row['reduced_ms']
     assert '| 1 / 3 / 22 / 8 | 64 |' in out.with_suffix('.md').read_text()
     r = run('--reps', 1, '--networks', 'lenet5', '--methods', 'none', '--reduced', 1, 3, 22, 999, '--out', tmp_path/'x.json', cwd=tmp_path)
