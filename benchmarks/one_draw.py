@@ -13,28 +13,16 @@ it), the three interleaved step by step after a warm-up (`bmrs.utils.interleaved
 import argparse, os, sys
 from pathlib import Path
 import torch
-import torch.nn.functional as F
 
 REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path: sys.path.insert(0, str(REPO))
 from bmrs.models import build_model
-from bmrs.layers import gates, model_kl, unfuse_gates
-from bmrs.train import make_adam
+from bmrs.layers import unfuse_gates
 from bmrs.utils import interleaved_ms
 from _record import write_record
+from runtime import step_fns
 
 CONFIG = dict(mlp=dict(n_layers=7, hidden_dim=100), lenet5={})
-
-
-def step(model, x, y):
-    "A training step of `model` on (x, y), Adam as training makes it."
-    opt, gated = make_adam(model, 1e-3), bool(gates(model))
-    def f():
-        model.train()
-        loss = F.cross_entropy(model(x), y)
-        if gated: loss = loss + model_kl(model, 'mean').to(loss.dtype)
-        opt.zero_grad(set_to_none=True); loss.backward(); opt.step()
-    return f
 
 
 def main(argv=None):
@@ -55,11 +43,9 @@ def main(argv=None):
             torch.manual_seed(0); return build_model(net, 1, 32, 10, gate=gate, **kw)
         plain, fused, unfused = make(None), make('bmrs_n'), unfuse_gates(make('bmrs_n'))
         assert fused._bmrs_fused is not None and unfused._bmrs_fused is None
-        for b in a.batch_size:
-            g = torch.Generator().manual_seed(1)
-            x, y = torch.randn(b, 1, 32, 32, generator=g), torch.randint(0, 10, (b,), generator=g)
-            ms = interleaved_ms({k: step(m, x, y) for k, m in dict(plain=plain, one_draw=fused, per_gate=unfused).items()},
-                                a.warmup, a.reps)
+        for b in a.batch_size:   # runtime.py's training step, on the same seeded batch for all three
+            ms = interleaved_ms({k: step_fns(m, (1, 32, 32), 10, b, torch.device('cpu'), seed=1)[0]
+                                 for k, m in dict(plain=plain, one_draw=fused, per_gate=unfused).items()}, a.warmup, a.reps)
             row = dict(network=net, batch_size=b, **{f'{k}_ms': round(v, 4) for k, v in ms.items()},
                        per_gate_over_one_draw=round(ms['per_gate']/ms['one_draw'], 3),
                        gated_over_plain_one_draw=round(ms['one_draw']/ms['plain'], 3),

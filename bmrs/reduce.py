@@ -1701,6 +1701,6 @@ def reduce_and_report(model:nn.Module,       # trained gated network
             tuned = fastest_kernels(red, as_batch(x, 64), n_warmup, n_repeat)
             lt = latency_table(dict(unpruned=_unpruned(model), masked=model, reduced=red, reduced_kernels=tuned), x, kernel_batches, n_warmup, n_repeat)
         rep.info['latency_ms'] = {k: {c[3:]: round(float(v), 4) for c, v in r.items()} for k, r in lt.to_dict('index').items()}
-        rep.info['kernels'] = dict(mkldnn=tuned.mkldnn, channels_last=tuned.channels_last, batch_grouped=getattr(tuned, 'batch_grouped', []))
+        rep.info['kernels'] = dict(mkldnn=tuned.mkldnn, channels_last=tuned.channels_last, batch_grouped=tuned.batch_grouped)
     save_reduced(red, out_dir, arch, extra={'efficiency.json': rep.to_json()})
     return red, rep

@@ -71,6 +71,15 @@ def evaluate(model:nn.Module, # network to score (put in eval mode)
     return dict(top1=100*top1/n, top5=100*top5/n)
 
 # %% ../nbs/00b_utils.ipynb #b6587f8a
+def _with_onednn(on:bool, f, *args):
+    """`f(*args)` with oneDNN (mkldnn) switched `on` for the call only. Only that switch: `torch.backends.mkldnn.flags`
+    also sets TF32, whose warning each call cost a quarter of a tiny network's forward (issue 19)."""
+    old = torch.backends.mkldnn.enabled
+    if old == on: return f(*args)
+    torch.backends.mkldnn.enabled = on
+    try: return f(*args)
+    finally: torch.backends.mkldnn.enabled = old
+
 class KernelChoice(nn.Module):
     "`module` run under the kernel settings `fastest_kernels` picked: oneDNN (mkldnn) on or off, channels_last or not."
     def __init__(self,
@@ -80,15 +89,12 @@ class KernelChoice(nn.Module):
         super().__init__()
         self.module = module.to(memory_format=torch.channels_last) if channels_last else module
         self.mkldnn, self.channels_last, self.timings = mkldnn, channels_last, {}
+        self.batch_grouped = []   # the layers `fastest_kernels` put in `BatchGroupedConv2d`
     def forward(self, x):
         if self.channels_last and x.dim() == 4: x = x.contiguous(memory_format=torch.channels_last)
-        old = torch.backends.mkldnn.enabled       # only the one switch: `torch.backends.mkldnn.flags` also sets TF32, whose
-        if old == self.mkldnn: return self.module(x)   # warning each call cost a quarter of a tiny network's forward (issue 19)
-        torch.backends.mkldnn.enabled = self.mkldnn
-        try: return self.module(x)
-        finally: torch.backends.mkldnn.enabled = old
+        return _with_onednn(self.mkldnn, self.module, x)
     def extra_repr(self):
-        bg = getattr(self, 'batch_grouped', [])
+        bg = self.batch_grouped
         return f"mkldnn={self.mkldnn}, channels_last={self.channels_last}" + (f", batch_grouped={bg}" if bg else "")
 
 # %% ../nbs/00b_utils.ipynb #p16bgc01
@@ -110,10 +116,7 @@ class BatchGroupedConv2d(nn.Module):
         n = x.shape[0]
         w = c.weight.expand(n, 1, *c.weight.shape[2:])
         b = None if c.bias is None else c.bias.expand(n)
-        old = torch.backends.mkldnn.enabled
-        torch.backends.mkldnn.enabled = True
-        try: y = F.conv2d(x.reshape(1, n, *x.shape[2:]), w, b, c.stride, c.padding, c.dilation, n)
-        finally: torch.backends.mkldnn.enabled = old
+        y = _with_onednn(True, F.conv2d, x.reshape(1, n, *x.shape[2:]), w, b, c.stride, c.padding, c.dilation, n)
         return y.reshape(n, 1, *y.shape[2:])
 
 # %% ../nbs/00b_utils.ipynb #68f01932
