@@ -2,7 +2,7 @@
 noise of all their gates in one pass per step (`fuse_gates`), where before each gate drew its own unless the caller
 fused them (`bmrs-train` always did). Side by side in one process, one thread:
 
-    python benchmarks/one_draw.py [--batch_size 32 128] [--reps 200] [--threads 1] [--out results/fast_path_cpu/one_draw.json]
+    python benchmarks/one_draw.py [--batch_size 32 128] [--reps 200] [--warmup 20] [--threads 1] [--out results/fast_path_cpu/one_draw/one_draw.json]
 
 Per network (the MNIST MLP, 7 × 100, and LeNet5, 1×32×32 inputs), three networks built from the same seed, so with the
 same weights: plain (no gates), BMRS_N gated as the builder now returns it (one draw), and the same with
