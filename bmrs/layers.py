@@ -146,23 +146,27 @@ def _draw(g, n, x):
     return sample_theta(g.mu_c.to(u.dtype), g.sigma.to(u.dtype), u, g.a, g.b)
 
 @patch
+def unit_values(self:NoiseGate, x):
+    """What `forward` multiplies unit i of input `x` by (noise per unit): theta*mask per example (x.shape[0], units) in
+    training (the fused draw's theta where `fuse_gates` made one, else a draw of its own), E[theta]*mask (units,) in eval."""
+    if not self.training: return self.expected()*self.mask
+    theta = self.__dict__.pop('_theta', None)  # drawn for all gates at once by `fuse_gates`
+    masked = self.__dict__.pop('_theta_masked', False)   # ... by its fast draw: 0 at pruned units (a 0 / 1 mask) already
+    if theta is None or theta.shape[0] != x.shape[0]: theta, masked = _draw(self, x.shape[0], x), False
+    return theta if masked else theta*self.mask
+
+@patch
 def forward(self:NoiseGate, x):
     "x * theta * mask: theta sampled per example and unit in training, E[theta] in eval."
     if not self.enabled: return x
     shape = self._param_shape(x)
-    if self.training:
-        nshape = list(shape); nshape[0] = x.shape[0]
-        theta = self.__dict__.pop('_theta', None)  # drawn for all gates at once by `fuse_gates`
-        masked = self.__dict__.pop('_theta_masked', False)   # ... by its fast draw: 0 at pruned units (a 0 / 1 mask) already
-        if self.noise_per == 'element' and x.ndim > 2:   # one theta per example and element: (examples x positions, units)
-            xm = x.movedim(self.axis, -1)
-            theta = _draw(self, xm.shape[:-1].numel(), x)
-            return (xm*(theta*self.mask).view(xm.shape).to(x.dtype)).movedim(-1, self.axis)
-        if theta is None or theta.shape[0] != x.shape[0]: theta, masked = _draw(self, x.shape[0], x), False
-        gate = (theta if masked else theta*self.mask).reshape(nshape)   # a column block of the fused draw: a view
-    else:
-        gate = (self.expected()*self.mask).view(shape)
-    return x*gate.to(x.dtype)
+    if self.training and self.noise_per == 'element' and x.ndim > 2:   # one theta per example and element: (examples x positions, units)
+        self.__dict__.pop('_theta', None); self.__dict__.pop('_theta_masked', None)
+        xm = x.movedim(self.axis, -1)
+        theta = _draw(self, xm.shape[:-1].numel(), x)
+        return (xm*(theta*self.mask).view(xm.shape).to(x.dtype)).movedim(-1, self.axis)
+    if self.training: shape[0] = x.shape[0]
+    return x*self.unit_values(x).reshape(shape).to(x.dtype)   # in training a column block of the fused draw: a view
 
 # %% ../nbs/02_layers.ipynb #0bdd6112
 @patch

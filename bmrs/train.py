@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 from fastcore.basics import patch
 from .methods import CRITERIA, release_classes, criterion_of, method_name
+from .compact import Compact
 from .layers import (DELTA_F, NOISE_PER, SAMPLERS, NoiseGate, use_sampler, gates, model_kl, compress_model, unit_compression, release_param_compression, unit_counts,
                          zero_pruned_release, removed_params, param_count)
 from . import data as bdata
@@ -24,9 +25,9 @@ from .distributed import (Dist, SINGLE, dist_env, rank_device, init_distributed,
 from .files import FileError, safe_name, write_atomic, save_atomic, check_writable, read_json, sha256_file, verify_sha256
 
 # %% auto #0
-__all__ = ['PRUNING_CLASSES', 'NETWORKS', 'DATASETS', 'KL_AVERAGING', 'DEVICES', 'PRECISIONS', 'CNNS', 'MASKS', 'CHOICES',
-           'TrainConfig', 'ConfigError', 'check_config', 'energy_tracker', 'read_compression', 'kl_term', 'autocast',
-           'rank_loss', 'NonFiniteLoss', 'train_epoch', 'make_adam', 'make_optimizer', 'arch_of', 'build',
+__all__ = ['PRUNING_CLASSES', 'NETWORKS', 'DATASETS', 'KL_AVERAGING', 'DEVICES', 'PRECISIONS', 'CNNS', 'COMPACT', 'MASKS',
+           'CHOICES', 'TrainConfig', 'ConfigError', 'check_config', 'energy_tracker', 'read_compression', 'kl_term',
+           'autocast', 'rank_loss', 'NonFiniteLoss', 'train_epoch', 'make_adam', 'make_optimizer', 'arch_of', 'build',
            'read_record', 'run_path', 'verify_run_files', 'with_gate_params', 'config_of', 'load_run', 'config_changes',
            'run_status', 'run_finished', 'start_run', 'run_metrics', 'write_run', 'progress_path', 'save_progress',
            'load_progress', 'train_phase', 'fine_tune_phase', 'train', 'reduce_run', 'parser', 'main',
@@ -40,6 +41,7 @@ KL_AVERAGING = ('sum', 'mean', 'elbo')
 DEVICES = ('auto', 'cpu', 'cuda', 'mps')
 PRECISIONS = ('fp32', 'bf16', 'fp16')  # autocast dtype of the forward pass (fp32: none)
 CNNS = ('lenet5', 'resnet18', 'resnet50') # networks --channels_last applies to
+COMPACT = ('mlp', 'lenet5')           # networks --compact runs (`bmrs.compact`: nn.Sequential chains)
 MASKS = ('monotone', 'release')       # Algorithm 1's masks or the release's (recomputed, weights zeroed)
 
 # %% ../nbs/05_train.ipynb #67725969
@@ -90,6 +92,7 @@ class TrainConfig:
     channels_last: bool = False                  # CNNs (lenet5, resnet18, resnet50): weights and images in channels-last memory format
     sync_bn: bool = False                        # several processes on CUDA: SyncBatchNorm (batch statistics over all ranks)
     sampler: str = 'fast'                        # gates' training noise: 'fast' (float32 per example, one draw for all gates) or 'exact' (float64; records older than this option)
+    compact: bool = False                        # compute only the kept units in training and validation (mlp, lenet5; bmrs.compact): faster once units are pruned, the same network up to float rounding
 
     def __post_init__(self):
         "Move the release's `mu_p_tilde` to the option it means for this criterion (`p1` for BMRS_U, else `mu_p`) unless that is set too."
@@ -186,6 +189,9 @@ def check_config(cfg:TrainConfig):
 # %% ../nbs/05_train.ipynb #b758a792
 def _check_hardware(cfg:TrainConfig, bad):
     "The options that need a kind of network or device: --channels_last, --precision, --sync_bn (`bad(message)` raises)."
+    if cfg.compact and cfg.network not in COMPACT:
+        bad(f"--compact runs the chains of Linear / Conv layers and gates of {', '.join(COMPACT)}, not network {cfg.network!r}")
+    if cfg.compact and cfg.noise_per == 'element': bad("--compact needs one noise value per unit: it cannot run --noise_per element")
     if cfg.channels_last and cfg.network not in CNNS:
         bad(f"--channels_last is for the CNNs ({', '.join(CNNS)}), not network {cfg.network!r}")
     if cfg.precision == 'fp32' and not cfg.sync_bn: return
@@ -598,7 +604,8 @@ def train_phase(model:nn.Module, cfg:TrainConfig, splits:bdata.DataSplits, devic
                 n_epochs:int, # epochs to train
                 compress_during:bool, # compress every `cfg.compress_epochs` epochs
                 log, # called with (phase, epoch, loss stats, validation accuracy); returns the epoch's row
-                d:Dist=SINGLE, net=None, scaler=None, # this process, the network's DDP wrapper (several processes), fp16's GradScaler
+                d:Dist=SINGLE, net=None, scaler=None, # this process, the module that trains it (`fwd`, inside DDP with several processes), fp16's GradScaler
+                fwd=None, # the module that computes `model` (`bmrs.compact.Compact` with --compact), for validation; None: `model`
                 start:dict|None=None, save=None, # epoch checkpoint to continue from; called with (phase, epoch, opt, sched, best) after each epoch
                ) -> dict:
     "Algorithm 1, step 1: `n_epochs` of CE + KL, compressing as it goes; the best validation checkpoint of a network without gates, else none (`state` None)."
@@ -611,7 +618,7 @@ def train_phase(model:nn.Module, cfg:TrainConfig, splits:bdata.DataSplits, devic
     for ep in bar:
         stats = train_epoch(net or model, opt, splits.train, cfg, device, gen, sched, bar, epoch=ep, phase='training', d=d, scaler=scaler)
         if compress_during and ep % cfg.compress_epochs == 0: _compress(model, cfg, d=d)
-        val = _evaluate(model, splits.val, cfg, device, d)
+        val = _evaluate(model if fwd is None else fwd, splits.val, cfg, device, d)
         row = log('train', ep, stats, val)
         bar.set_postfix(loss=f"{stats['loss']:.3f}", val=f"{val['top1']:.1f}", pruned=f"{row['unit_compression']:.1f}%")
         if not gated and val['top1'] > best['val']: best = dict(val=val['top1'], state=_state(model), epoch=ep)
@@ -622,14 +629,14 @@ def train_phase(model:nn.Module, cfg:TrainConfig, splits:bdata.DataSplits, devic
 def fine_tune_phase(model:nn.Module, cfg:TrainConfig, splits:bdata.DataSplits, device, gen:torch.Generator, # as for `train_phase`
                     match_pct:float|None, # a matched run's unit compression, else None
                     log, # as for `train_phase`
-                    d:Dist=SINGLE, net=None, scaler=None, start:dict|None=None, save=None, # as for `train_phase`
+                    d:Dist=SINGLE, net=None, scaler=None, start:dict|None=None, save=None, fwd=None, # as for `train_phase`
                    ) -> dict:
     "Steps 2-3: the final compression (to `match_pct` % of units for a matched run), then fine-tuning with frozen masks; the best validation checkpoint (epoch 0: right after compressing)."
     best = None
     if start is None:                                          # a resumed phase has compressed already
         if match_pct is not None: _compress(model, cfg, percent=match_pct, d=d)
         elif cfg.compress_epochs > 0: _compress(model, cfg, d=d)
-        val = _evaluate(model, splits.val, cfg, device, d)
+        val = _evaluate(model if fwd is None else fwd, splits.val, cfg, device, d)
         best = dict(val=val['top1'], state=_state(model), epoch=0)
     opt, sched = make_optimizer(model, cfg, math.ceil(len(splits.train)/cfg.batch_size)*cfg.fine_tune_epochs)
     first, b = _restart(start, opt, sched, scaler, repr(str(progress_path(cfg))))
@@ -637,7 +644,7 @@ def fine_tune_phase(model:nn.Module, cfg:TrainConfig, splits:bdata.DataSplits, d
     bar = tqdm(range(first, cfg.fine_tune_epochs + 1), desc=f"{cfg.name} s{cfg.seed} fine-tune", disable=not (cfg.progress and d.is_main), leave=False)
     for ep in bar:
         stats = train_epoch(net or model, opt, splits.train, cfg, device, gen, sched, bar, epoch=ep, phase='fine-tuning', d=d, scaler=scaler)
-        val = _evaluate(model, splits.val, cfg, device, d)
+        val = _evaluate(model if fwd is None else fwd, splits.val, cfg, device, d)
         log('fine_tune', ep, stats, val)
         if val['top1'] > best['val']: best = dict(val=val['top1'], state=_state(model), epoch=ep)
         if save is not None: save('fine_tune', ep, opt, sched, best)
@@ -700,7 +707,8 @@ def train(cfg:TrainConfig, splits:bdata.DataSplits|None=None, model:nn.Module|No
     scaler = torch.amp.GradScaler('cuda') if cfg.precision == 'fp16' else None
     save = (lambda phase, ep, opt, sched, best: save_progress(cfg, d, device, model, phase, ep, opt, sched, scaler, best, rows, times,
                                                               gen, time.perf_counter() - t0)) if cfg.resume else None
-    kw = dict(d=d, net=wrap_ddp(model, d, device, cfg.sync_bn), scaler=scaler, save=save)
+    fwd = Compact(model) if cfg.compact else model             # --compact: the kept units only (the same parameters)
+    kw = dict(d=d, net=wrap_ddp(fwd, d, device, cfg.sync_bn), fwd=fwd, scaler=scaler, save=save)
     if progress is not None: gen.set_state(progress['data_order']); set_rng_state(progress['rng'][d.rank])   # last: nothing draws after
     resumed = progress['phase'] if progress else None
 
