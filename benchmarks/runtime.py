@@ -3,7 +3,7 @@ pass, batch 32, of the MLP and LeNet5 without gates (None) and with E[θ], SNR, 
 
     python benchmarks/runtime.py [--reps 1000] [--warmup 50] [--threads 1] [--device cpu]
                                  [--networks mlp lenet5] [--datasets mnist] [--methods none etheta snr bmrs_n bmrs_u]
-                                 [--pruned 0.76] [--out results/benchmarks/runtime.json] [--md results/benchmarks/runtime.md] [--note TEXT]
+                                 [--pruned 0.76] [--compact] [--out results/benchmarks/runtime.json] [--md results/benchmarks/runtime.md] [--note TEXT]
 
 What is timed, per (network, dataset, method), on one fixed random batch of the dataset's shape:
 - train: one training step as in `bmrs.train.train_epoch` — forward in training mode (θ sampled), cross-entropy + the
@@ -39,6 +39,8 @@ Gates start as initialised (μ = 0, log σ = −5, nothing pruned). Late in trai
 posteriors wide, which changes what the gates cost (the fused draw skips pruned units; their KL is still computed):
 `--pruned 0.76` puts every gate in such a state — that fraction of its units pruned (mask 0) with μ uniform in
 [−15, −8] and log σ in [1.5, 3], the others kept with μ in [−1, 0] and log σ in [−4, −2], drawn from `--seed`.
+`--compact` also times every gated MLP and LeNet5 through `bmrs.compact.Compact` (as `bmrs-train --compact`: each
+layer computes only its kept units), interleaved with the rest; with `--pruned` that is the state it pays in.
 """
 import argparse, copy, json, os, platform, statistics, sys, time
 from pathlib import Path
@@ -50,7 +52,8 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path: sys.path.insert(0, str(REPO))
 from bmrs.models import build_model, n_params
 from bmrs.layers import gates, model_kl, fuse_gates, unfuse_gates, set_sampler
-from bmrs.train import make_adam
+from bmrs.train import make_adam, COMPACT
+from bmrs.compact import Compact
 from bmrs.methods import RUNTIME_METHODS, get_method
 from bmrs.data import dataset_info
 
@@ -85,8 +88,9 @@ def make_network(network:str, dataset:str, method:str, image_size:int|None=None,
     return model, (info.in_channels, size, size), info.n_classes
 
 
-def step_fns(model, shape, n_classes, batch_size, device, seed=0, sampler:str='fast'):
-    "(train step, inference forward) closures on one fixed random batch; inference runs on an untrained copy; Adam as training makes it."
+def step_fns(model, shape, n_classes, batch_size, device, seed=0, sampler:str='fast', compact:bool=False):
+    """(train step, inference forward) closures on one fixed random batch; inference runs on an untrained copy; Adam as
+    training makes it; `compact`: both through `bmrs.compact.Compact` (the kept units only, as `bmrs-train --compact`)."""
     g = torch.Generator().manual_seed(seed)
     x = torch.randn(batch_size, *shape, generator=g).to(device)
     y = torch.randint(0, n_classes, (batch_size,), generator=g).to(device)
@@ -94,9 +98,10 @@ def step_fns(model, shape, n_classes, batch_size, device, seed=0, sampler:str='f
     frozen = copy.deepcopy(model).eval()
     opt = make_adam(model, 1e-3, fuse_gates=sampler == 'fast')   # as `bmrs.train.make_optimizer`: the fast path's gates in one fused Adam group
     gated = bool(gates(model))
+    fwd, frozen = (Compact(model), Compact(frozen)) if compact else (model, frozen)
     def train():
         model.train()
-        loss = F.cross_entropy(model(x), y)
+        loss = F.cross_entropy(fwd(x), y)
         if gated: loss = loss + model_kl(model, 'mean').to(loss.dtype)
         opt.zero_grad(set_to_none=True); loss.backward(); opt.step()
     def infer():
@@ -138,6 +143,7 @@ def parser() -> argparse.ArgumentParser:
                    help='also time LeNet5 reduced to K1..K4 units per gate against the plain LeNet5 (e.g. 1 3 22 8)')
     p.add_argument('--reduced_batch', type=int, nargs='+', default=[64], help='batch size(s) of the reduced-network timing')
     p.add_argument('--pruned', type=float, default=0., help='late-training state: this fraction of every gate\'s units pruned and wide (0: as initialised)')
+    p.add_argument('--compact', action='store_true', help='also time each gated MLP / LeNet5 through bmrs.compact.Compact (the kept units only), interleaved')
     return p
 
 
@@ -189,6 +195,22 @@ def time_reduced(kept, dataset, batches, reps, warmup, device, seed=0) -> list:
     return rows
 
 
+def compact_markdown(rows) -> str:
+    "The compact forward against the masked network (and the plain one, where timed) as a Markdown table."
+    plain = {(r['network'], r['dataset'], r['batch_size']): r for r in rows if r['method'] == 'none'}
+    out = ['', '**The compact forward** (`bmrs.compact.Compact`, `bmrs-train --compact`: the kept units only) against the masked '
+           'network, medians:', '', '| Network | Method | Batch | Pruned units | Train ms: masked | compact | speed-up | plain | '
+           'Inference ms: masked | compact | speed-up |', '|---|---|---|---|---|---|---|---|---|---|---|']
+    for r in rows:
+        if 'compact_train_median_ms' not in r: continue
+        p = plain.get((r['network'], r['dataset'], r['batch_size']))
+        pl = f"{p['train_median_ms']:.3f}" if p else '–'
+        out.append(f"| {r['network']} | {r['method']} | {r['batch_size']} | {r['n_pruned']} of {r['n_units']} | {r['train_median_ms']:.3f} | "
+                   f"{r['compact_train_median_ms']:.3f} | {r['train_median_ms']/r['compact_train_median_ms']:.2f}× | {pl} | "
+                   f"{r['infer_median_ms']:.3f} | {r['compact_infer_median_ms']:.3f} | {r['infer_median_ms']/r['compact_infer_median_ms']:.2f}× |")
+    return '\n'.join(out) + '\n'
+
+
 def reduced_markdown(rows) -> str:
     "The reduced-network timing as a Markdown table."
     out = ['', '**Reduced LeNet5 against the plain one** (inference, medians; kernels picked by `fastest_kernels`):', '',
@@ -226,6 +248,8 @@ def main(argv=None) -> dict:
                                         n_gates=len(gates(model)), n_units=sum(g.n_units for g in gates(model)),
                                         n_pruned=sum(int((g.mask == 0).sum()) for g in gates(model))))
                     fns[key] = (tr, inf)
+                    if a.compact and m != 'none' and n in COMPACT:   # the same network and state, its kept units only
+                        fns[key + ('compact',)] = step_fns(copy.deepcopy(model), shape, n_cls, bs, device, a.seed, a.sampler, compact=True)
     for tr, inf in fns.values():
         for _ in range(a.warmup): tr(); inf()
     times = {k: ([], []) for k in fns}
@@ -237,6 +261,9 @@ def main(argv=None) -> dict:
     for c in configs:
         tr, inf = times[(c['network'], c['dataset'], c['method'], c['batch_size'])]
         rows.append({**c, **{f'train_{k}': v for k, v in stats(tr).items()}, **{f'infer_{k}': v for k, v in stats(inf).items()}})
+        if (key := (c['network'], c['dataset'], c['method'], c['batch_size'], 'compact')) in times:
+            tr, inf = times[key]
+            rows[-1].update({f'compact_train_{k}': v for k, v in stats(tr).items()}, **{f'compact_infer_{k}': v for k, v in stats(inf).items()})
     machine = dict(platform=platform.platform(), cpu=cpu_name(), cpu_count=os.cpu_count(), python=platform.python_version(),
                    torch=torch.__version__)
     if device.type == 'cuda': machine['gpu'] = torch.cuda.get_device_name(device)
@@ -245,7 +272,7 @@ def main(argv=None) -> dict:
                machine=machine,
                settings=dict(reps=a.reps, warmup=a.warmup, batch_size=batches[0], batch_sizes=batches, threads=torch.get_num_threads(),
                              device=str(device), image_size=a.image_size, kl_averaging='mean', optimizer='Adam',
-                             sampler=a.sampler, fused=not a.unfused, pruned=a.pruned, timed_seconds=round(time.time() - t0, 1)),
+                             sampler=a.sampler, fused=not a.unfused, pruned=a.pruned, compact=a.compact, timed_seconds=round(time.time() - t0, 1)),
                note=a.note, rows=rows)
     if a.reduced is not None:
         rec['reduced'] = time_reduced(a.reduced, a.datasets[0], list(dict.fromkeys(a.reduced_batch)), a.reps, a.warmup, device, a.seed)
@@ -253,6 +280,7 @@ def main(argv=None) -> dict:
     md = runtime_benchmark_markdown(rec)
     if a.pruned: md += (f"\nGates in a late-training state (`--pruned {a.pruned:g}`): {a.pruned:.0%} of every gate's units pruned, "
                         "with μ in [−15, −8] and log σ in [1.5, 3]; the others kept, μ in [−1, 0], log σ in [−4, −2].\n")
+    if a.compact: md += compact_markdown(rows)
     if a.reduced is not None: md += reduced_markdown(rec['reduced'])
     out = Path(a.out); out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(rec, indent=1) + '\n')

@@ -77,8 +77,8 @@ def kill_when(cmd, when, timeout=TIMEOUT):
 
 
 # ---------------------------------------------------------------- the worker torchrun starts (2 processes)
-def worker(mode, out):
-    "Rank `RANK`'s part of a test: 'train' (a run, exactly as the CLI makes it, its final network kept) or 'grad' (one step)"
+def worker(mode, out, *extra):
+    "Rank `RANK`'s part of a test: 'train' (a run, exactly as the CLI makes it with `extra` options, its final network kept) or 'grad' (one step)"
     import bmrs.train as bt
     from bmrs.layers import gates
     from bmrs.distributed import dist_env, init_distributed, close_distributed, wrap_ddp, seed_rank_noise, shard_slice
@@ -88,7 +88,7 @@ def worker(mode, out):
         built = {}
         build = bt.build
         bt.build = lambda cfg, splits: built.setdefault('model', build(cfg, splits))
-        cfg = bt.TrainConfig(**vars(bt.parser().parse_args(folders(out) + TINY + ['--save_reduced'])))
+        cfg = bt.TrainConfig(**vars(bt.parser().parse_args(folders(out) + TINY + ['--save_reduced'] + list(extra))))
         try: bt.train(cfg)
         finally: bt.close_distributed()
         m = built['model']
@@ -150,6 +150,31 @@ def test_two_process_record(two):
     # the same options with one process: another run (its noise differs), refused under this name
     r = subprocess.run([exe('bmrs-train')] + folders(two) + TINY + ['--save_reduced'], capture_output=True, text=True, env=run_env(), timeout=TIMEOUT)
     assert r.returncode == 2 and 'differs in world_size 2 → 1' in r.stderr and 'Traceback' not in r.stderr, r.stderr
+
+
+def test_compact_two_processes(tmp_path):
+    """--compact inside DDP: a matched SNR run prunes half the units at the final compression and fine-tunes through the
+    compact chain. Both ranks end with the same parameters and masks, and with the masks and, up to float rounding, the
+    per-epoch numbers of the same 2-process run without --compact."""
+    (tmp_path/'pct.json').write_text(json.dumps({'unit_compression': 50.0}))
+    opts = ['--pruning_class', 'snr', '--compression_percentage_file', str(tmp_path/'pct.json')]
+    out = {}
+    for flag in ([], ['--compact']):
+        d = tmp_path/('compact' if flag else 'masked')
+        r = subprocess.run(torchrun() + [__file__, 'worker', 'train', str(d)] + opts + flag, capture_output=True, text=True,
+                           env=run_env(), timeout=TIMEOUT)
+        assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+        out[bool(flag)] = d
+    a, b = (torch.load(out[True]/f'rank{r}.pt', weights_only=True) for r in (0, 1))
+    same_state(a['state'], b['state'])
+    assert all(torch.equal(m, n) for m, n in zip(a['masks'], b['masks']))
+    ref = torch.load(out[False]/'rank0.pt', weights_only=True)
+    assert all(torch.equal(m, n) for m, n in zip(a['masks'], ref['masks']))
+    assert 0 < sum(int((m == 0).sum()) for m in a['masks']) < sum(m.numel() for m in a['masks'])
+    assert json.loads(record(out[True]).read_text())['config']['compact'] is True
+    for x, y in zip(rows(out[True]), rows(out[False]), strict=True):
+        assert (x['phase'], x['epoch'], x['unit_compression']) == (y['phase'], y['epoch'], y['unit_compression'])
+        assert abs(float(x['loss']) - float(y['loss'])) <= 1e-4*abs(float(y['loss'])), (x, y)
 
 
 def test_ddp_gradient_is_mean_with_kl_once(tmp_path):
@@ -244,4 +269,4 @@ def test_nccl_two_gpus(tmp_path):
 
 
 if __name__ == '__main__' and sys.argv[1:2] == ['worker']:
-    worker(*sys.argv[2:4])
+    worker(*sys.argv[2:])

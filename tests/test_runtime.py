@@ -87,3 +87,20 @@ def test_sampler_and_reduced(tmp_path):
     assert '| 1 / 3 / 22 / 8 | 64 |' in out.with_suffix('.md').read_text()
     r = run('--reps', 1, '--networks', 'lenet5', '--methods', 'none', '--reduced', 1, 3, 22, 999, '--out', tmp_path/'x.json', cwd=tmp_path)
     assert r.returncode != 0 and 'a gate of 84 units cannot keep 999' in r.stderr and not (tmp_path/'x.json').exists()
+
+
+def test_compact(tmp_path):
+    "--compact times each gated MLP / LeNet5 also through bmrs.compact.Compact, in its own columns and Markdown table (structure, not speed)."
+    out = tmp_path/'c.json'
+    r = run('--reps', 2, '--warmup', 1, '--methods', 'none', 'bmrs_n', '--batch_size', 8, '--pruned', 0.85, '--compact', '--out', out, cwd=tmp_path)
+    assert r.returncode == 0, r.stdout + r.stderr
+    rec = json.loads(out.read_text())
+    assert rec['settings']['compact'] is True
+    by = {(x['network'], x['method']): x for x in rec['rows']}
+    for n in ('mlp', 'lenet5'):
+        assert 'compact_train_median_ms' not in by[(n, 'none')]
+        x = by[(n, 'bmrs_n')]
+        assert x['compact_train_median_ms'] > 0 and x['compact_infer_median_ms'] > 0
+        assert x['n_pruned'] == sum(round(.85*k) for k in ((100,)*8 if n == 'mlp' else (6, 16, 120, 84)))   # hand count
+    md = out.with_suffix('.md').read_text()
+    assert '**The compact forward**' in md and md.count('| bmrs_n | 8 |') == 2
