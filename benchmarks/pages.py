@@ -21,11 +21,8 @@ def _read(path, what='benchmark record'):
 
 def runtime_page(rec:dict) -> str:
     "A runtime benchmark's page, byte for byte as `benchmarks/runtime.py` writes it."
-    from bmrs.report import runtime_benchmark_markdown
-    from runtime import reduced_markdown
-    md = runtime_benchmark_markdown(rec)
-    if rec.get('reduced') is not None: md += reduced_markdown(rec['reduced'])
-    return md
+    from runtime import page
+    return page(rec)
 
 def _overhead_rows(rec:dict) -> dict:
     return {(r['network'].split(' ')[0], r['batch']): r for r in rec['rows']}

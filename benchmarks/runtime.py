@@ -223,6 +223,17 @@ def reduced_markdown(rows) -> str:
 
 
 
+def page(rec:dict) -> str:
+    "The Markdown page of a runtime record: what `main` writes, and what `benchmarks/pages.py` remakes from the JSON."
+    from bmrs.report import runtime_benchmark_markdown
+    md, pruned = runtime_benchmark_markdown(rec), rec['settings'].get('pruned')
+    if pruned: md += (f"\nGates in a late-training state (`--pruned {pruned:g}`): {pruned:.0%} of every gate's units pruned, "
+                      "with μ in [−15, −8] and log σ in [1.5, 3]; the others kept, μ in [−1, 0], log σ in [−4, −2].\n")
+    if rec['settings'].get('compact'): md += compact_markdown(rec['rows'])
+    if rec.get('reduced') is not None: md += reduced_markdown(rec['reduced'])
+    return md
+
+
 def main(argv=None) -> dict:
     a = parser().parse_args(argv)
     for k in ('reps', 'threads'):
@@ -276,12 +287,7 @@ def main(argv=None) -> dict:
                note=a.note, rows=rows)
     if a.reduced is not None:
         rec['reduced'] = time_reduced(a.reduced, a.datasets[0], list(dict.fromkeys(a.reduced_batch)), a.reps, a.warmup, device, a.seed)
-    from bmrs.report import runtime_benchmark_markdown
-    md = runtime_benchmark_markdown(rec)
-    if a.pruned: md += (f"\nGates in a late-training state (`--pruned {a.pruned:g}`): {a.pruned:.0%} of every gate's units pruned, "
-                        "with μ in [−15, −8] and log σ in [1.5, 3]; the others kept, μ in [−1, 0], log σ in [−4, −2].\n")
-    if a.compact: md += compact_markdown(rows)
-    if a.reduced is not None: md += reduced_markdown(rec['reduced'])
+    md = page(rec)
     out = Path(a.out); out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(rec, indent=1) + '\n')
     mdp = Path(a.md) if a.md else out.with_suffix('.md')

@@ -1,0 +1,38 @@
+"""The LeNet5 Table 1 cell with and without --compact (this folder's two runs): time by stretch of epochs, and what
+each run ends with. Prints a Markdown table; run from anywhere: python results/fast_path_cpu/table1_cell/compact/split.py"""
+import csv, json
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+NAME = 'lenet5-mnist-bmrs_n_release-seed1000'
+
+
+def run(kind):
+    rows = list(csv.DictReader(open(HERE/kind/f'{NAME}.csv')))
+    ends = [float(r['time']) for r in rows]
+    secs = [b - a for a, b in zip([0.] + ends, ends)]              # seconds per epoch (training, validation, compression)
+    return rows, secs, json.loads((HERE/kind/f'{NAME}.json').read_text())['metrics']
+
+
+def main():
+    (ra, sa, ma), (rb, sb, mb) = run('masked'), run('compact')
+    first = next(i for i, r in enumerate(ra) if float(r['unit_compression']) > 0)   # the epoch after the first pruning
+    late = next(i for i, r in enumerate(ra) if float(r['unit_compression']) >= 80)
+    out = ['| epochs | units pruned | masked s | compact s | masked / compact |', '|---|---|---|---|---|']
+    for lo, hi, what in ((0, first + 1, 'none yet (pruning starts at the end of the last)'),
+                         (first + 1, late + 1, f"{ra[first]['unit_compression'][:4]}–{ra[late]['unit_compression'][:4]} %"),
+                         (late + 1, len(ra), f"{ra[late + 1]['unit_compression'][:4]} % and up"), (0, len(ra), 'the whole cell')):
+        a, b = sum(sa[lo:hi]), sum(sb[lo:hi])
+        out.append(f"| {lo + 1}–{hi} | {what} | {a:.1f} | {b:.1f} | {a/b:.2f}× |")
+    print('\n'.join(out) + '\n')
+    print('| run | test top-1 % | units pruned % | units kept per layer | parameters removed % | train + fine-tune s |')
+    print('|---|---|---|---|---|---|')
+    for k, m in (('masked', ma), ('compact', mb)):
+        print(f"| {k} | {m['test_top1']:.2f} | {m['unit_compression']:.2f} | {' / '.join(str(l['kept']) for l in m['layers'])} | "
+              f"{m['param_compression']:.2f} | {m['times']['train'] + m['times']['fine_tune']:.0f} |")
+    same = sum(x['unit_compression'] == y['unit_compression'] for x, y in zip(ra, rb))
+    print(f"\nEpochs with the same unit compression in both runs: {same} of {len(ra)}; "
+          f"largest difference of the per-epoch training loss: {max(abs(float(x['loss']) - float(y['loss'])) for x, y in zip(ra, rb)):.4f}")
+
+
+if __name__ == '__main__': main()
