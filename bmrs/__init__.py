@@ -6,6 +6,7 @@ The main API at top level (hand-written: nbdev writes only `__version__` here):
     splits = bmrs.load_data('mnist', 'data')                       # 32×32 images, scaled as in the paper
     model = bmrs.lenet5(gate='bmrs_n', delta_f_variant='release')    # or bmrs.add_gates(your_network, ...)
     ... train with loss + bmrs.model_kl(model, 'mean'), then bmrs.compress_model(model) ...
+    ... once units are pruned, bmrs.Compact(model)(x) computes the same without them (faster) ...
     small = bmrs.reduce(model, splits.test.x[:2])                    # the pruned units removed
     small, report = bmrs.reduce_run('metrics/RUN-seedS.json')        # or a finished bmrs-train run, from its record
 
@@ -25,6 +26,7 @@ from .reduction import delta_f_lognormal, delta_f_loguniform
 from .methods import register_criterion, get_criterion, label
 from .layers import (NoiseGate, gates, model_kl, compress_model, unit_compression, param_compression, unit_counts,
                      param_count, set_gates_enabled, use_sampler)
+from .compact import Compact
 from .models import NETWORKS, mlp, lenet5, resnet, vit, build_model, add_gates, untie_gates, n_params, n_units
 from .data import DATASETS, load as load_data, batches, dataset_info, TensorData, DataSplits
 from .utils import evaluate, seed_everything, resolve_device
@@ -42,7 +44,7 @@ for _m in (train, reduce): _m.__class__ = _CallableModule
 __all__ = ['FileError', 'kl_loguniform', 'expected_theta', 'variance_theta', 'snr', 'delta_f_lognormal',
            'delta_f_loguniform', 'register_criterion', 'get_criterion', 'label', 'NoiseGate', 'gates', 'model_kl',
            'compress_model', 'unit_compression', 'param_compression', 'unit_counts', 'param_count', 'set_gates_enabled',
-           'use_sampler', 'NETWORKS', 'mlp', 'lenet5', 'resnet', 'vit', 'build_model', 'add_gates', 'untie_gates',
+           'use_sampler', 'Compact', 'NETWORKS', 'mlp', 'lenet5', 'resnet', 'vit', 'build_model', 'add_gates', 'untie_gates',
            'n_params', 'n_units', 'DATASETS', 'load_data', 'batches', 'dataset_info', 'TensorData', 'DataSplits', 'evaluate',
            'seed_everything', 'resolve_device', 'TrainConfig', 'train', 'load_run', 'config_of', 'arch_of', 'reduce_run',
            'reduce', 'reduce_and_report', 'save_reduced', 'load_reduced', 'compare', 'efficiency_report', 'check_reduced',
