@@ -1,5 +1,6 @@
 """The LeNet5 Table 1 cell with and without --compact (this folder's two runs): time by stretch of epochs, and what
-each run ends with. Prints a Markdown table; run from anywhere: python results/fast_path_cpu/table1_cell/compact/split.py"""
+each run ends with; then the compact cell against 60 epochs of the plain LeNet5 (`vs_plain/`). Prints Markdown tables;
+run from anywhere: python results/fast_path_cpu/table1_cell/compact/split.py"""
 import csv, json
 from pathlib import Path
 
@@ -7,11 +8,11 @@ HERE = Path(__file__).resolve().parent
 NAME = 'lenet5-mnist-bmrs_n_release-seed1000'
 
 
-def run(kind):
-    rows = list(csv.DictReader(open(HERE/kind/f'{NAME}.csv')))
+def run(kind, name=NAME):
+    rows = list(csv.DictReader(open(HERE/kind/f'{name}.csv')))
     ends = [float(r['time']) for r in rows]
     secs = [b - a for a, b in zip([0.] + ends, ends)]              # seconds per epoch (training, validation, compression)
-    return rows, secs, json.loads((HERE/kind/f'{NAME}.json').read_text())['metrics']
+    return rows, secs, json.loads((HERE/kind/f'{name}.json').read_text())['metrics']
 
 
 def main():
@@ -33,6 +34,15 @@ def main():
     same = sum(x['unit_compression'] == y['unit_compression'] for x, y in zip(ra, rb))
     print(f"\nEpochs with the same unit compression in both runs: {same} of {len(ra)}; "
           f"largest difference of the per-epoch training loss: {max(abs(float(x['loss']) - float(y['loss'])) for x, y in zip(ra, rb)):.4f}")
+
+    (rc, sc, mc), (rp, sp, mp) = run('vs_plain/compact'), run('vs_plain/plain', 'lenet5-mnist-none-seed1000')
+    same = all(x[k] == y[k] for x, y in zip(rb, rc) for k in x if k != 'time')
+    print(f"\nThe compact cell run again beside the plain network: every per-epoch number but the time the same as above: {same}\n")
+    print('| epochs | compact cell s | plain LeNet5 s | compact / plain |', '|---|---|---|---|', sep='\n')
+    for lo, hi in ((0, first + 1), (first + 1, late + 1), (late + 1, len(rc)), (0, len(rc))):
+        a, b = sum(sc[lo:hi]), sum(sp[lo:hi])
+        print(f"| {lo + 1}–{hi} | {a:.1f} | {b:.1f} | {a/b:.2f}× |")
+    print(f"\nPlain LeNet5, 60 epochs without gates: test top-1 {mp['test_top1']:.2f} %")
 
 
 if __name__ == '__main__': main()
