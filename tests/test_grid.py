@@ -196,3 +196,16 @@ def test_posthoc_resumes(tmp_path, data):
     rest = lambda rec: [r for r in rec["rows"] if r["n_pruned"] > 0]
     assert rest(again) == rest(first)                                     # every other point as in the first run
     assert again['trained'] == first['trained']
+
+
+def test_train_notebook_options():
+    """A grid sets a run's options through the train notebook's parameters: every TrainConfig option is one (`compact`
+    among them), except these, which grids do not set (hardware, logging, files and the CLI's own)."""
+    from dataclasses import fields
+    from bmrs.grid import notebook_parameters
+    from bmrs.train import TrainConfig
+    params = notebook_parameters(REPO/'nbs'/'experiments'/'train.ipynb')
+    assert {f.name for f in fields(TrainConfig)} - set(params) == {
+        'channels_last', 'precision', 'sync_bn', 'matched_release', 'debug', 'metrics_dir', 'output_dir', 'resume',
+        'run_name', 'skip_exists', 'tags', 'track_energy', 'wandb'}
+    assert params['compact'] is False and params['sampler'] == 'fast'
