@@ -17,6 +17,7 @@ __all__ = ['NotCompactable', 'compact_plan', 'Compact']
 # %% ../nbs/02b_compact.ipynb #a4761dfe
 _ELEMENTWISE = tuple(t for t in ZERO_PRESERVING if t not in _DROPOUTS)   # one output per input element, nothing random
 _CONVS = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
+_BATCHNORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)   # per channel (SyncBatchNorm: not here)
 
 class NotCompactable(ValueError):
     "A network the compact forward cannot run (the message names the first module it cannot)."
@@ -32,7 +33,7 @@ def _seq_leaves(seq:nn.Sequential, prefix:str=''):
         else: yield q, m
 
 def _kind(name:str, m:nn.Module) -> str:
-    "How the compact forward runs leaf `m`: 'weighted', 'gate', 'map' (per element or per channel) or 'flatten'."
+    "How the compact forward runs leaf `m`: 'weighted', 'gate', 'map' (per element or per channel), 'norm' or 'flatten'."
     if isinstance(m, nn.Linear) or (isinstance(m, _CONVS) and m.groups == 1): return 'weighted'
     if isinstance(m, NoiseGate):
         if m.noise_per != 'unit': raise NotCompactable(f"{name}: a gate with noise_per={m.noise_per!r} draws noise per input element")
@@ -40,30 +41,47 @@ def _kind(name:str, m:nn.Module) -> str:
         return 'gate'
     if isinstance(m, _POOLS) and getattr(m, 'return_indices', False): raise NotCompactable(f"{name}: a pool that returns indices")
     if isinstance(m, _ELEMENTWISE + _POOLS): return 'map'
+    if type(m) in _BATCHNORMS: return 'norm'
     if isinstance(m, nn.Flatten):
         if (m.start_dim, m.end_dim) != (1, -1): raise NotCompactable(f"{name}: Flatten({m.start_dim}, {m.end_dim}); only Flatten(1, -1)")
         return 'flatten'
     raise NotCompactable(f"{name} ({type(m).__name__}): the compact forward runs Linear, Conv (groups=1), NoiseGate, "
-                         "element-wise activations, pools and Flatten only")
+                         "element-wise activations, pools, BatchNorm and Flatten only")
 
 def compact_plan(model:nn.Module) -> list:
     """The steps of `model`'s compact forward, [(kind, name, module, gate)], where `gate` is, for a weighted layer, the
-    gate right after it (past element-wise modules and pools) whose kept units are the rows it computes (else None).
+    gate right after it (past element-wise modules, pools and BatchNorms) whose kept units are the rows it computes (else None).
     `NotCompactable` naming the first module it cannot run."""
     if not isinstance(model, nn.Sequential) or type(model).forward is not nn.Sequential.forward:
         raise NotCompactable(f"the network is a {type(model).__name__}: the compact forward runs nn.Sequential chains only")
     leaves = [(n, m, _kind(n, m)) for n, m in _seq_leaves(model)]
-    steps = []
+    steps, gated = [], False       # gated: past a gate, before the next weighted layer (pruned channels are left out there)
     for i, (n, m, k) in enumerate(leaves):
         g = None
+        if k == 'gate': gated = True
+        if k == 'norm' and gated:
+            raise NotCompactable(f"{n} ({type(m).__name__}) comes after a gate: it turns a pruned unit's zeros into its bias, "
+                                 "which the next layer reads, so the pruned units cannot be left out")
         if k == 'weighted':
-            nxt = next((l for l in leaves[i + 1:] if l[2] != 'map'), None)
+            gated = False
+            nxt = next((l for l in leaves[i + 1:] if l[2] not in ('map', 'norm')), None)
             rows = m.out_features if isinstance(m, nn.Linear) else m.out_channels
             if nxt is not None and nxt[2] == 'gate' and nxt[1].n_units == rows: g = nxt[1]
         steps.append((k, n, m, g))
     return steps
 
 # %% ../nbs/02b_compact.ipynb #44f1a580
+def _norm_at(m:nn.Module, x:Tensor, idx:Tensor) -> Tensor:
+    """BatchNorm `m` on its input `x`, which holds channels `idx` only: `m`'s own forward with its affine parameters and
+    running statistics gathered at `idx`, and the statistics it updates written back there. A pruned channel's statistics
+    stay as they were (the masked network goes on updating them from values its gate then zeroes)."""
+    sub = {k: t.index_select(0, idx) for k, t in (('weight', m.weight), ('bias', m.bias), ('running_mean', m.running_mean),
+                                                  ('running_var', m.running_var)) if t is not None}
+    y = torch.func.functional_call(m, sub, (x,))
+    if m.training and m.track_running_stats and m.running_mean is not None:
+        with torch.no_grad(): m.running_mean.index_copy_(0, idx, sub['running_mean']); m.running_var.index_copy_(0, idx, sub['running_var'])
+    return y
+
 def _index(keep:Tensor):
     "Indices of the True entries of `keep` (None: all True), made outside inference mode (they are used in training too)."
     with torch.inference_mode(False):
@@ -74,7 +92,7 @@ class Compact(nn.Module):
     gathered from the full weights at every call, so gradients land in the full tensors (0 at pruned units, as in the
     masked network) and an optimiser, a checkpoint or `reduce` see `model` as it is. The same function as `model` (whose
     pruned units output 0) up to the order of float sums, for nn.Sequential chains of Linear, Conv, noise gates,
-    element-wise modules, pools and Flatten (`compact_plan`). `model`'s own hooks (the fused draw) run; its layers' do not."""
+    element-wise modules, pools, BatchNorm and Flatten (`compact_plan`). `model`'s own hooks (the fused draw) run; its layers' do not."""
     def __init__(self, model:nn.Module):
         super().__init__()
         self.model = model
@@ -107,6 +125,7 @@ class Compact(nn.Module):
         idx = None                       # kept channels of x along axis 1 (None: all)
         for kind, name, mod, g in self._steps:
             if kind == 'map': x = mod(x)
+            elif kind == 'norm': x = mod(x) if idx is None else _norm_at(mod, x, idx)
             elif kind == 'weighted':
                 rows = self._kept(g, not isinstance(mod, nn.Linear)) if g is not None and g.enabled else None
                 w, b = mod.weight, mod.bias
