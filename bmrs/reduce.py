@@ -1111,6 +1111,8 @@ def reduce(model:nn.Module,              # a gated network (left untouched)
            atol:float=1e-5,               # tolerance of that check (relative to max(1, |logits|))
            ) -> nn.Module:
     "A new, smaller, dense network without gates whose eval-mode outputs equal the gated `model`'s."
+    from bmrs.compact import Compact
+    if isinstance(model, Compact): model = model.model          # the network a compact forward computes
     if not gates(model): raise ValueError(f"{type(model).__name__} has no NoiseGate: nothing to reduce")
     m = copy.deepcopy(model)
     _strip_hooks(m)
