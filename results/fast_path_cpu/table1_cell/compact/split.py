@@ -43,6 +43,19 @@ def main():
         a, b = sum(sc[lo:hi]), sum(sp[lo:hi])
         print(f"| {lo + 1}–{hi} | {a:.1f} | {b:.1f} | {a/b:.2f}× |")
     print(f"\nPlain LeNet5, 60 epochs without gates: test top-1 {mp['test_top1']:.2f} %")
+    mlp = 'mlp-mnist-bmrs_n_release-seed1000'
+    (ra, sa, ma), (rb, sb, mb) = run('mlp/masked', mlp), run('mlp/compact', mlp)
+    first = next(i for i, r in enumerate(ra) if float(r['unit_compression']) > 0)
+    late = next(i for i, r in enumerate(ra) if float(r['unit_compression']) >= 70)
+    print('\nThe MLP cell (`mlp/`), masked against compact:\n')
+    print('| epochs | units pruned | masked s | compact s | masked / compact |', '|---|---|---|---|---|', sep='\n')
+    for lo, hi, what in ((0, first + 1, 'none yet'), (first + 1, late + 1, f"{ra[first]['unit_compression'][:4]}–{ra[late]['unit_compression'][:4]} %"),
+                         (late + 1, len(ra), f"{ra[late + 1]['unit_compression'][:4]} % and up"), (0, len(ra), 'the whole cell')):
+        a, b = sum(sa[lo:hi]), sum(sb[lo:hi])
+        print(f"| {lo + 1}–{hi} | {what} | {a:.1f} | {b:.1f} | {a/b:.2f}× |")
+    print('\n| run | test top-1 % | units pruned % | parameters removed % |', '|---|---|---|---|', sep='\n')
+    for k, m in (('masked', ma), ('compact', mb)):
+        print(f"| {k} | {m['test_top1']:.2f} | {m['unit_compression']:.2f} | {m['param_compression']:.2f} |")
 
 
 if __name__ == '__main__': main()
