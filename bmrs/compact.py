@@ -27,13 +27,14 @@ def _seq_leaves(seq:nn.Sequential, prefix:str=''):
     for name, m in seq.named_children():
         q = prefix + name
         if isinstance(m, nn.Sequential):
-            if type(m).forward is not nn.Sequential.forward:
+            if type(m).forward is not nn.Sequential.forward or 'forward' in m.__dict__:
                 raise NotCompactable(f"{q} ({type(m).__name__}) has a forward of its own: the compact forward runs nn.Sequential chains only")
             yield from _seq_leaves(m, q + '.')
         else: yield q, m
 
 def _kind(name:str, m:nn.Module) -> str:
     "How the compact forward runs leaf `m`: 'weighted', 'gate', 'map' (per element or per channel), 'norm' or 'flatten'."
+    if 'forward' in m.__dict__: raise NotCompactable(f"{name} ({type(m).__name__}): its forward is replaced on the module itself")
     if isinstance(m, nn.Linear) or (isinstance(m, _CONVS) and m.groups == 1): return 'weighted'
     if isinstance(m, NoiseGate):
         if m.noise_per != 'unit': raise NotCompactable(f"{name}: a gate with noise_per={m.noise_per!r} draws noise per input element")
@@ -52,8 +53,10 @@ def compact_plan(model:nn.Module) -> list:
     """The steps of `model`'s compact forward, [(kind, name, module, gate)], where `gate` is, for a weighted layer, the
     gate right after it (past element-wise modules, pools and BatchNorms) whose kept units are the rows it computes (else None).
     `NotCompactable` naming the first module it cannot run."""
-    if not isinstance(model, nn.Sequential) or type(model).forward is not nn.Sequential.forward:
-        raise NotCompactable(f"the network is a {type(model).__name__}: the compact forward runs nn.Sequential chains only")
+    if not isinstance(model, nn.Sequential) or type(model).forward is not nn.Sequential.forward or 'forward' in model.__dict__:
+        raise NotCompactable(f"the network is a {type(model).__name__}"
+                             + (" whose forward is replaced on the module itself" if 'forward' in model.__dict__ else "")
+                             + ": the compact forward runs nn.Sequential chains only")
     leaves = [(n, m, _kind(n, m)) for n, m in _seq_leaves(model)]
     steps, gated = [], False       # gated: past a gate, before the next weighted layer (pruned channels are left out there)
     for i, (n, m, k) in enumerate(leaves):
