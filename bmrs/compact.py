@@ -4,11 +4,10 @@
 
 # %% ../nbs/02b_compact.ipynb #262c619b
 from __future__ import annotations
-import math, types
 import torch
 from torch import nn, Tensor
 import torch.nn.functional as F
-from .layers import NoiseGate, gates
+from .layers import NoiseGate, _kept_index
 from .models import ZERO_PRESERVING, _DROPOUTS, _POOLS
 
 # %% auto #0
@@ -22,13 +21,17 @@ _BATCHNORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)   # per channel (
 class NotCompactable(ValueError):
     "A network the compact forward cannot run (the message names the first module it cannot)."
 
+def _check_chain(m:nn.Module, what:str):
+    "`NotCompactable` unless `m` is an `nn.Sequential` that runs its children in order (no forward of its own, on its class or on itself)."
+    if not isinstance(m, nn.Sequential) or type(m).forward is not nn.Sequential.forward or 'forward' in m.__dict__:
+        raise NotCompactable(f"{what} ({type(m).__name__}) has a forward of its own: the compact forward runs nn.Sequential chains only")
+
 def _seq_leaves(seq:nn.Sequential, prefix:str=''):
     "(qualified name, module) of the leaves of nested `nn.Sequential`s that run their children in order."
     for name, m in seq.named_children():
         q = prefix + name
         if isinstance(m, nn.Sequential):
-            if type(m).forward is not nn.Sequential.forward or 'forward' in m.__dict__:
-                raise NotCompactable(f"{q} ({type(m).__name__}) has a forward of its own: the compact forward runs nn.Sequential chains only")
+            _check_chain(m, q)
             yield from _seq_leaves(m, q + '.')
         else: yield q, m
 
@@ -53,10 +56,7 @@ def compact_plan(model:nn.Module) -> list:
     """The steps of `model`'s compact forward, [(kind, name, module, gate)], where `gate` is, for a weighted layer, the
     gate right after it (past element-wise modules, pools and BatchNorms) whose kept units are the rows it computes (else None).
     `NotCompactable` naming the first module it cannot run."""
-    if not isinstance(model, nn.Sequential) or type(model).forward is not nn.Sequential.forward or 'forward' in model.__dict__:
-        raise NotCompactable(f"the network is a {type(model).__name__}"
-                             + (" whose forward is replaced on the module itself" if 'forward' in model.__dict__ else "")
-                             + ": the compact forward runs nn.Sequential chains only")
+    _check_chain(model, 'the network')
     leaves = [(n, m, _kind(n, m)) for n, m in _seq_leaves(model)]
     steps, gated = [], False       # gated: past a gate, before the next weighted layer (pruned channels are left out there)
     for i, (n, m, k) in enumerate(leaves):
@@ -87,8 +87,7 @@ def _norm_at(m:nn.Module, x:Tensor, idx:Tensor) -> Tensor:
 
 def _index(keep:Tensor):
     "Indices of the True entries of `keep` (None: all True), made outside inference mode (they are used in training too)."
-    with torch.inference_mode(False):
-        return None if bool(keep.all()) else keep.nonzero().squeeze(1)
+    with torch.inference_mode(False): return _kept_index(keep)
 
 class Compact(nn.Module):
     """`model` computing only the units its gates keep: each weighted layer computes its kept rows from the kept columns,

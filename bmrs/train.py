@@ -609,7 +609,7 @@ def train_phase(model:nn.Module, cfg:TrainConfig, splits:bdata.DataSplits, devic
                 start:dict|None=None, save=None, # epoch checkpoint to continue from; called with (phase, epoch, opt, sched, best) after each epoch
                ) -> dict:
     "Algorithm 1, step 1: `n_epochs` of CE + KL, compressing as it goes; the best validation checkpoint of a network without gates, else none (`state` None)."
-    gated = bool(gates(model))
+    gated, fwd = bool(gates(model)), model if fwd is None else fwd
     best = dict(val=-1., state=None, epoch=-1)
     opt, sched = make_optimizer(model, cfg, math.ceil(len(splits.train)/cfg.batch_size)*n_epochs)
     first, b = _restart(start, opt, sched, scaler, repr(str(progress_path(cfg))))
@@ -618,7 +618,7 @@ def train_phase(model:nn.Module, cfg:TrainConfig, splits:bdata.DataSplits, devic
     for ep in bar:
         stats = train_epoch(net or model, opt, splits.train, cfg, device, gen, sched, bar, epoch=ep, phase='training', d=d, scaler=scaler)
         if compress_during and ep % cfg.compress_epochs == 0: _compress(model, cfg, d=d)
-        val = _evaluate(model if fwd is None else fwd, splits.val, cfg, device, d)
+        val = _evaluate(fwd, splits.val, cfg, device, d)
         row = log('train', ep, stats, val)
         bar.set_postfix(loss=f"{stats['loss']:.3f}", val=f"{val['top1']:.1f}", pruned=f"{row['unit_compression']:.1f}%")
         if not gated and val['top1'] > best['val']: best = dict(val=val['top1'], state=_state(model), epoch=ep)
@@ -632,11 +632,11 @@ def fine_tune_phase(model:nn.Module, cfg:TrainConfig, splits:bdata.DataSplits, d
                     d:Dist=SINGLE, net=None, scaler=None, start:dict|None=None, save=None, fwd=None, # as for `train_phase`
                    ) -> dict:
     "Steps 2-3: the final compression (to `match_pct` % of units for a matched run), then fine-tuning with frozen masks; the best validation checkpoint (epoch 0: right after compressing)."
-    best = None
+    best, fwd = None, model if fwd is None else fwd
     if start is None:                                          # a resumed phase has compressed already
         if match_pct is not None: _compress(model, cfg, percent=match_pct, d=d)
         elif cfg.compress_epochs > 0: _compress(model, cfg, d=d)
-        val = _evaluate(model if fwd is None else fwd, splits.val, cfg, device, d)
+        val = _evaluate(fwd, splits.val, cfg, device, d)
         best = dict(val=val['top1'], state=_state(model), epoch=0)
     opt, sched = make_optimizer(model, cfg, math.ceil(len(splits.train)/cfg.batch_size)*cfg.fine_tune_epochs)
     first, b = _restart(start, opt, sched, scaler, repr(str(progress_path(cfg))))
@@ -644,7 +644,7 @@ def fine_tune_phase(model:nn.Module, cfg:TrainConfig, splits:bdata.DataSplits, d
     bar = tqdm(range(first, cfg.fine_tune_epochs + 1), desc=f"{cfg.name} s{cfg.seed} fine-tune", disable=not (cfg.progress and d.is_main), leave=False)
     for ep in bar:
         stats = train_epoch(net or model, opt, splits.train, cfg, device, gen, sched, bar, epoch=ep, phase='fine-tuning', d=d, scaler=scaler)
-        val = _evaluate(model if fwd is None else fwd, splits.val, cfg, device, d)
+        val = _evaluate(fwd, splits.val, cfg, device, d)
         log('fine_tune', ep, stats, val)
         if val['top1'] > best['val']: best = dict(val=val['top1'], state=_state(model), epoch=ep)
         if save is not None: save('fine_tune', ep, opt, sched, best)
