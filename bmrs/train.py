@@ -41,7 +41,7 @@ KL_AVERAGING = ('sum', 'mean', 'elbo')
 DEVICES = ('auto', 'cpu', 'cuda', 'mps')
 PRECISIONS = ('fp32', 'bf16', 'fp16')  # autocast dtype of the forward pass (fp32: none)
 CNNS = ('lenet5', 'resnet18', 'resnet50') # networks --channels_last applies to
-COMPACT = ('mlp', 'lenet5')           # networks --compact runs (`bmrs.compact`: nn.Sequential chains)
+COMPACT = ('mlp', 'lenet5', 'resnet18', 'resnet50')   # networks --compact runs (`bmrs.compact`: chains; ResNets traced)
 MASKS = ('monotone', 'release')       # Algorithm 1's masks or the release's (recomputed, weights zeroed)
 
 # %% ../nbs/05_train.ipynb #67725969
@@ -92,7 +92,7 @@ class TrainConfig:
     channels_last: bool = False                  # CNNs (lenet5, resnet18, resnet50): weights and images in channels-last memory format
     sync_bn: bool = False                        # several processes on CUDA: SyncBatchNorm (batch statistics over all ranks)
     sampler: str = 'fast'                        # gates' training noise: 'fast' (float32 per example, one draw for all gates) or 'exact' (float64; records older than this option)
-    compact: bool = False                        # compute only the kept units in training and validation (mlp, lenet5; bmrs.compact): the same network up to float rounding; a LeNet5 Table 1 cell 1.26x faster, the MLP's not faster
+    compact: bool = False                        # compute only the kept units in training and validation (mlp, lenet5, resnet18, resnet50; bmrs.compact): the same network up to float rounding; a LeNet5 Table 1 cell 1.26x faster, the MLP's not faster, a ResNet-18 training step 1.9x with half its units pruned, 3.0x with 85 %
 
     def __post_init__(self):
         "Move the release's `mu_p_tilde` to the option it means for this criterion (`p1` for BMRS_U, else `mu_p`) unless that is set too."
@@ -190,8 +190,9 @@ def check_config(cfg:TrainConfig):
 def _check_hardware(cfg:TrainConfig, bad):
     "The options that need a kind of network or device: --channels_last, --precision, --sync_bn (`bad(message)` raises)."
     if cfg.compact and cfg.network not in COMPACT:
-        bad(f"--compact runs the chains of Linear / Conv layers and gates of {', '.join(COMPACT)}, not network {cfg.network!r}")
+        bad(f"--compact runs the networks whose gated layers it can compute compactly ({', '.join(COMPACT)}), not network {cfg.network!r}")
     if cfg.compact and cfg.noise_per == 'element': bad("--compact needs one noise value per unit: it cannot run --noise_per element")
+    if cfg.compact and cfg.sync_bn: bad("--compact runs each BatchNorm on its kept channels: it cannot run --sync_bn (SyncBatchNorm)")
     if cfg.channels_last and cfg.network not in CNNS:
         bad(f"--channels_last is for the CNNs ({', '.join(CNNS)}), not network {cfg.network!r}")
     if cfg.precision == 'fp32' and not cfg.sync_bn: return
@@ -707,7 +708,7 @@ def train(cfg:TrainConfig, splits:bdata.DataSplits|None=None, model:nn.Module|No
     scaler = torch.amp.GradScaler('cuda') if cfg.precision == 'fp16' else None
     save = (lambda phase, ep, opt, sched, best: save_progress(cfg, d, device, model, phase, ep, opt, sched, scaler, best, rows, times,
                                                               gen, time.perf_counter() - t0)) if cfg.resume else None
-    fwd = Compact(model) if cfg.compact else model             # --compact: the kept units only (the same parameters)
+    fwd = Compact(model) if cfg.compact and gates(model) else model   # --compact: the kept units only (the same parameters)
     kw = dict(d=d, net=wrap_ddp(fwd, d, device, cfg.sync_bn), fwd=fwd, scaler=scaler, save=save)
     if progress is not None: gen.set_state(progress['data_order']); set_rng_state(progress['rng'][d.rank])   # last: nothing draws after
     resumed = progress['phase'] if progress else None
