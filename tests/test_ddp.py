@@ -78,17 +78,18 @@ def kill_when(cmd, when, timeout=TIMEOUT):
 
 # ---------------------------------------------------------------- the worker torchrun starts (2 processes)
 def worker(mode, out, *extra):
-    "Rank `RANK`'s part of a test: 'train' (a run, exactly as the CLI makes it with `extra` options, its final network kept) or 'grad' (one step)"
+    """Rank `RANK`'s part of a test: 'train' (a run, exactly as the CLI makes it with `extra` options and --save_reduced,
+    its final network kept), 'train_only' (the same without --save_reduced) or 'grad' (one step)"""
     import bmrs.train as bt
     from bmrs.layers import gates
     from bmrs.distributed import dist_env, init_distributed, close_distributed, wrap_ddp, seed_rank_noise, shard_slice
     torch.set_num_threads(1)
     d = dist_env(); out = Path(out)
-    if mode == 'train':
+    if mode in ('train', 'train_only'):
         built = {}
         build = bt.build
         bt.build = lambda cfg, splits: built.setdefault('model', build(cfg, splits))
-        cfg = bt.TrainConfig(**vars(bt.parser().parse_args(folders(out) + TINY + ['--save_reduced'] + list(extra))))
+        cfg = bt.TrainConfig(**vars(bt.parser().parse_args(folders(out) + TINY + ['--save_reduced']*(mode == 'train') + list(extra))))
         try: bt.train(cfg)
         finally: bt.close_distributed()
         m = built['model']
@@ -152,21 +153,29 @@ def test_two_process_record(two):
     assert r.returncode == 2 and 'differs in world_size 2 → 1' in r.stderr and 'Traceback' not in r.stderr, r.stderr
 
 
-def test_compact_two_processes(tmp_path):
+@pytest.mark.parametrize('network, tol', [('mlp', 1e-4), ('resnet18', 1e-2)])
+def test_compact_two_processes(tmp_path, network, tol):
     """--compact inside DDP: a matched SNR run prunes half the units at the final compression and fine-tunes through the
-    compact chain. Both ranks end with the same parameters and masks, and with the masks and, up to float rounding, the
-    per-epoch numbers of the same 2-process run without --compact."""
+    compact forward (the MLP: the chain; ResNet-18, 1 + 1 epochs, no reduction: the torch.fx path). Both ranks end with
+    the same parameters and masks (and, without BatchNorm, buffers: DDP keeps each rank's BatchNorm statistics, sent
+    from rank 0 at each forward), and with the masks and, up to float rounding, the per-epoch numbers of the same
+    2-process run without --compact (ResNet-18: to 1e-2, as float32 rounding grows through its BatchNorms and Adam;
+    bmrs.compact's tests show the two bit for bit equal in float64)."""
     (tmp_path/'pct.json').write_text(json.dumps({'unit_compression': 50.0}))
-    opts = ['--pruning_class', 'snr', '--compression_percentage_file', str(tmp_path/'pct.json')]
+    opts = ['--pruning_class', 'snr', '--compression_percentage_file', str(tmp_path/'pct.json'), '--network', network]
+    mode = 'train' if network == 'mlp' else 'train_only'
+    if network != 'mlp': opts += ['--n_epochs', '1', '--fine_tune_epochs', '1']
     out = {}
     for flag in ([], ['--compact']):
         d = tmp_path/('compact' if flag else 'masked')
-        r = subprocess.run(torchrun() + [__file__, 'worker', 'train', str(d)] + opts + flag, capture_output=True, text=True,
+        r = subprocess.run(torchrun() + [__file__, 'worker', mode, str(d)] + opts + flag, capture_output=True, text=True,
                            env=run_env(), timeout=TIMEOUT)
         assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
         out[bool(flag)] = d
     a, b = (torch.load(out[True]/f'rank{r}.pt', weights_only=True) for r in (0, 1))
-    same_state(a['state'], b['state'])
+    stats = ('running_mean', 'running_var', 'num_batches_tracked')
+    same_state(*({k: v for k, v in s['state'].items() if not k.endswith(stats)} for s in (a, b)))
+    if network == 'mlp': same_state(a['state'], b['state'])
     assert all(torch.equal(m, n) for m, n in zip(a['masks'], b['masks']))
     ref = torch.load(out[False]/'rank0.pt', weights_only=True)
     assert all(torch.equal(m, n) for m, n in zip(a['masks'], ref['masks']))
@@ -174,7 +183,7 @@ def test_compact_two_processes(tmp_path):
     assert json.loads(record(out[True]).read_text())['config']['compact'] is True
     for x, y in zip(rows(out[True]), rows(out[False]), strict=True):
         assert (x['phase'], x['epoch'], x['unit_compression']) == (y['phase'], y['epoch'], y['unit_compression'])
-        assert abs(float(x['loss']) - float(y['loss'])) <= 1e-4*abs(float(y['loss'])), (x, y)
+        assert abs(float(x['loss']) - float(y['loss'])) <= tol*abs(float(y['loss'])), (x, y)
 
 
 def test_ddp_gradient_is_mean_with_kl_once(tmp_path):
