@@ -8,7 +8,7 @@ import torch
 from torch import nn, Tensor
 import torch.nn.functional as F
 from .layers import NoiseGate, _kept_index
-from .models import ZERO_PRESERVING, _DROPOUTS, _POOLS
+from .models import ZERO_PRESERVING, _DROPOUTS, _POOLS, Gated
 
 # %% auto #0
 __all__ = ['NotCompactable', 'compact_plan', 'traced_plan', 'Compact']
@@ -74,17 +74,42 @@ def compact_plan(model:nn.Module) -> list:
     return steps
 
 # %% ../nbs/02b_compact.ipynb #b7d1e3a2
+def _reason(layer, norm, g:NoiseGate) -> str|None:
+    "Why gate `g` cannot have `layer` (through BatchNorm `norm`, or None) compute only its kept rows; None: it can."
+    if g.noise_per != 'unit': return f"noise_per={g.noise_per!r} draws noise per input element"
+    if not (isinstance(layer, nn.Linear) or (isinstance(layer, _CONVS) and layer.groups == 1)):
+        return "its input is not a Linear or a one-group Conv (or one through a BatchNorm)"
+    if any('forward' in m.__dict__ for m in (layer, norm) if m is not None): return "its layer's forward is replaced on the module itself"
+    rows = layer.out_features if isinstance(layer, nn.Linear) else layer.out_channels
+    if g.n_units != rows: return f"{g.n_units} units, its layer has {rows} outputs"
+    if isinstance(layer, _CONVS) and g.axis != 1: return f"a gate on axis {g.axis} after a convolution (channels: axis 1)"
+    if isinstance(layer, nn.Linear) and g.axis not in (1, -1): return f"a gate on axis {g.axis} after a Linear"
+
+def _gated_plan(model:nn.Module) -> tuple[list, dict]:
+    "The plan from `bmrs.models.Gated` containers alone (a layer whose output goes only to its gate, by construction)."
+    plan, skipped = [], {}
+    for name, m in model.named_modules():
+        if not (isinstance(m, Gated) and isinstance(m.gate, NoiseGate)): continue
+        r = "its Gated container has a forward of its own" if 'forward' in m.__dict__ else _reason(m.layer, None, m.gate)
+        if r is None: plan.append((f"{name}.1", m.layer, None, m.gate))
+        else: skipped[f"{name}.1"] = r
+    return plan, skipped
+
 def traced_plan(model:nn.Module) -> tuple[list, dict]:
     """([(gate name, layer, BatchNorm or None, gate)], {gate name: why not}) of the compact forward of a network that
     is not an `nn.Sequential` chain: the gates whose layer computes only their kept rows (see above), traced with
-    torch.fx. `NotCompactable` if torch.fx cannot trace `model` or no gate qualifies."""
+    torch.fx; where torch.fx cannot trace `model` (Hugging Face models), the gates `add_gates` put right after their
+    layer (`Gated`). `NotCompactable` if no gate qualifies."""
     from bmrs.reduce import _trace       # here: bmrs.reduce imports this module
     from collections import Counter
     what = f"the network ({type(model).__name__})"
     try: graph = _trace(model)
     except Exception as e:
+        plan, skipped = _gated_plan(model)
+        if plan: return plan, skipped
         raise NotCompactable(f"{what} is not an nn.Sequential chain and torch.fx cannot trace it ({type(e).__name__}: "
-                             f"{str(e).splitlines()[0] if str(e) else ''}): the compact forward runs chains and traceable networks only") from None
+                             f"{str(e).splitlines()[0] if str(e) else ''}), nor has it a gate right after its layer (Gated): "
+                             "the compact forward runs chains and traceable networks only") from None
     mods = dict(model.named_modules())
     calls = Counter(n.target for n in graph.nodes if n.op == 'call_module')
     def module(n): return mods[n.target] if isinstance(n, torch.fx.Node) and n.op == 'call_module' else None
@@ -93,21 +118,15 @@ def traced_plan(model:nn.Module) -> tuple[list, dict]:
         g = module(n)
         if not isinstance(g, NoiseGate): continue
         def why():
-            if g.noise_per != 'unit': return f"noise_per={g.noise_per!r} draws noise per input element"
             a = n.args[0] if n.args else None
             norm = module(a) if type(module(a)) in _BATCHNORMS else None
             if norm is not None:
                 if len(a.users) > 1 or calls[a.target] > 1: return f"its BatchNorm {a.target} is used elsewhere too"
                 a = a.args[0] if a.args else None
             layer = module(a)
-            if not (isinstance(layer, nn.Linear) or (isinstance(layer, _CONVS) and layer.groups == 1)):
-                return "its input is not a Linear or a one-group Conv (or one through a BatchNorm)"
+            r = _reason(layer, norm, g)
+            if r is not None: return r
             if len(a.users) > 1 or calls[a.target] > 1: return f"the output of {a.target} is used elsewhere too"
-            if any('forward' in m.__dict__ for m in (layer, norm) if m is not None): return "its layer's forward is replaced on the module itself"
-            rows = layer.out_features if isinstance(layer, nn.Linear) else layer.out_channels
-            if g.n_units != rows: return f"{g.n_units} units, {a.target} has {rows} outputs"
-            if isinstance(layer, _CONVS) and g.axis != 1: return f"a gate on axis {g.axis} after a convolution (channels: axis 1)"
-            if isinstance(layer, nn.Linear) and g.axis not in (1, -1): return f"a gate on axis {g.axis} after a Linear"
             plan.append((n.target, layer, norm, g))
         reason = why()
         if reason is not None: skipped[n.target] = reason
