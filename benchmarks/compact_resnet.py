@@ -1,9 +1,11 @@
 """The compact forward on a network that is not a chain (`bmrs.compact`'s torch.fx path): ResNet-18 for CIFAR-10-shaped
 inputs (3×32×32, the 3×3 stem without max-pool), plain, gated and masked, and gated through `bmrs.compact.Compact`
-(`bmrs-train --compact`), side by side (issue 19: faster training once units are pruned).
+(`bmrs-train --compact`), side by side (issue 19: faster training once units are pruned). `--network vit` times a
+small Hugging Face ViT instead (`VIT`: 6 blocks of width 192, 3 heads, 4×4 patches of 32×32 images; its gates on the
+MLP outputs, which `Compact` computes through their `Gated` containers, as torch.fx cannot trace it).
 
-    python benchmarks/compact_resnet.py [--batch_size 32] [--pruned 0 0.5 0.85] [--reps 10] [--warmup 2] [--threads 1]
-                                        [--out results/benchmarks/compact_resnet18.json]
+    python benchmarks/compact_resnet.py [--network resnet18] [--batch_size 32] [--pruned 0 0.5 0.85] [--reps 10] [--warmup 2]
+                                        [--threads 1] [--out results/benchmarks/compact_resnet18.json]
 
 Timed with the configurations interleaved call by call (machine noise hits them alike), medians kept, on one fixed
 batch of standard-normal inputs, by `benchmarks/runtime.py`'s `step_fns`:
@@ -21,7 +23,7 @@ import torch
 
 REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path: sys.path.insert(0, str(REPO))
-from bmrs.models import resnet
+from bmrs.models import resnet, vit
 from bmrs.layers import gates
 from bmrs.compact import Compact
 from bmrs.utils import interleaved_ms
@@ -29,6 +31,14 @@ from bmrs.files import write_atomic
 from _record import write_record
 from runtime import late_state, step_fns
 
+
+VIT = dict(hidden_size=192, num_hidden_layers=6, num_attention_heads=3, intermediate_size=768, image_size=32, patch_size=4)
+
+def networks(name):
+    "(gated, plain) network `name` for 3×32×32 inputs and 10 classes."
+    if name == 'resnet18': return resnet(18, small_input=True, in_channels=3), resnet(18, small_input=True, in_channels=3, gate=None)
+    from transformers import ViTConfig
+    return tuple(vit(n_classes=10, config=ViTConfig(**VIT), in_channels=3, gate=g) for g in ('bmrs_n', None))
 
 def check(model, x):
     "Largest difference of outputs and gradients, masked against compact, relative to the largest value."
@@ -41,6 +51,7 @@ def check(model, x):
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    p.add_argument('--network', default='resnet18', choices=('resnet18', 'vit'))
     p.add_argument('--batch_size', type=int, nargs='+', default=[32])
     p.add_argument('--pruned', type=float, nargs='+', default=[0., .5, .85])
     p.add_argument('--reps', type=int, default=10)
@@ -56,7 +67,7 @@ def main(argv=None):
     if not all(0 <= f < 1 for f in a.pruned): raise SystemExit(f"compact_resnet.py: --pruned fractions must be in [0, 1), got {a.pruned}")
     torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)
-    gated0, plain = resnet(18, small_input=True, in_channels=3), resnet(18, small_input=True, in_channels=3, gate=None)
+    gated0, plain = networks(a.network)
     rows = []
     for b in a.batch_size:
         x = torch.randn(4, 3, 32, 32, generator=torch.Generator().manual_seed(a.seed + 1))   # the check's inputs
@@ -73,7 +84,7 @@ def main(argv=None):
             rows.append(row)
             print(b, frac, {f'{w}/{k}': round(v, 1) for (k, w), v in ms.items()}, flush=True)
     rec = write_record('benchmarks/compact_resnet.py', argv, a.threads, None,
-                       dict(kind='compact_resnet', reps=a.reps, warmup=a.warmup, note=a.note, rows=rows))
+                       dict(kind='compact_resnet', network=a.network, reps=a.reps, warmup=a.warmup, note=a.note, rows=rows))
     md = markdown(rec)
     if a.out:
         out = Path(a.out); out.parent.mkdir(parents=True, exist_ok=True)
@@ -83,8 +94,12 @@ def main(argv=None):
 
 
 def markdown(rec) -> str:
-    out = ["ResNet-18 (CIFAR-10 shape, 3×3 stem), median ms per call, the configurations interleaved: plain (no gates), gated "
-           "and masked, gated through `bmrs.compact.Compact` (its torch.fx path: each gated layer computes its kept rows).", "",
+    what = ("ResNet-18 (CIFAR-10 shape, 3×3 stem)" if rec.get('network', 'resnet18') == 'resnet18' else
+            "A small ViT (`VIT`: 6 blocks of width 192, 3 heads, 4×4 patches of 32×32 images, gates on the MLP outputs)")
+    how = ("its torch.fx path: each gated layer computes its kept rows" if rec.get('network', 'resnet18') == 'resnet18' else
+           "each gated MLP output layer computes its kept rows, through its `Gated` container")
+    out = [f"{what}, median ms per call, the configurations interleaved: plain (no gates), gated "
+           f"and masked, gated through `bmrs.compact.Compact` ({how}).", "",
            "| batch | units pruned | train: plain | masked | compact | masked / compact | compact / plain | inference: plain | masked | compact | masked / compact |",
            "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rec['rows']:
