@@ -4,6 +4,7 @@
 
 # %% ../nbs/02b_compact.ipynb #262c619b
 from __future__ import annotations
+from collections import Counter
 import torch
 from torch import nn, Tensor
 import torch.nn.functional as F
@@ -21,9 +22,13 @@ _BATCHNORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)   # per channel (
 class NotCompactable(ValueError):
     "A network the compact forward cannot run (the message names the first module it cannot)."
 
+def _is_chain(m:nn.Module) -> bool:
+    "Whether `m` is an `nn.Sequential` that runs its children in order (no forward of its own, on its class or on itself)."
+    return isinstance(m, nn.Sequential) and type(m).forward is nn.Sequential.forward and 'forward' not in m.__dict__
+
 def _check_chain(m:nn.Module, what:str):
-    "`NotCompactable` unless `m` is an `nn.Sequential` that runs its children in order (no forward of its own, on its class or on itself)."
-    if not isinstance(m, nn.Sequential) or type(m).forward is not nn.Sequential.forward or 'forward' in m.__dict__:
+    "`NotCompactable` unless `_is_chain(m)`."
+    if not _is_chain(m):
         raise NotCompactable(f"{what} ({type(m).__name__}) has a forward of its own: the compact forward runs nn.Sequential chains only")
 
 def _seq_leaves(seq:nn.Sequential, prefix:str=''):
@@ -35,10 +40,25 @@ def _seq_leaves(seq:nn.Sequential, prefix:str=''):
             yield from _seq_leaves(m, q + '.')
         else: yield q, m
 
+def _weighted(m:nn.Module) -> bool:
+    "Whether `m` is a layer whose output rows the compact forward can pick: a Linear or a one-group Conv."
+    return isinstance(m, nn.Linear) or (isinstance(m, _CONVS) and m.groups == 1)
+
+def _out_units(m:nn.Module) -> int:
+    "Output units (rows) of weighted layer `m`."
+    return m.out_features if isinstance(m, nn.Linear) else m.out_channels
+
+def _layer_at(m:nn.Module, x:Tensor, rows:Tensor|None=None, cols:Tensor|None=None) -> Tensor:
+    "Weighted layer `m` on `x`, its weights gathered at output `rows` and input `cols` (None: all)."
+    w, b = m.weight, m.bias
+    if cols is not None: w = w.index_select(1, cols)
+    if rows is not None: w, b = w.index_select(0, rows), (None if b is None else b.index_select(0, rows))
+    return F.linear(x, w, b) if isinstance(m, nn.Linear) else m._conv_forward(x, w, b)
+
 def _kind(name:str, m:nn.Module) -> str:
     "How the compact forward runs leaf `m`: 'weighted', 'gate', 'map' (per element or per channel), 'norm' or 'flatten'."
     if 'forward' in m.__dict__: raise NotCompactable(f"{name} ({type(m).__name__}): its forward is replaced on the module itself")
-    if isinstance(m, nn.Linear) or (isinstance(m, _CONVS) and m.groups == 1): return 'weighted'
+    if _weighted(m): return 'weighted'
     if isinstance(m, NoiseGate):
         if m.noise_per != 'unit': raise NotCompactable(f"{name}: a gate with noise_per={m.noise_per!r} draws noise per input element")
         if m.axis != 1: raise NotCompactable(f"{name}: a gate on axis {m.axis}; the compact forward keeps units on axis 1")
@@ -68,8 +88,7 @@ def compact_plan(model:nn.Module) -> list:
         if k == 'weighted':
             gated = False
             nxt = next((l for l in leaves[i + 1:] if l[2] not in ('map', 'norm')), None)
-            rows = m.out_features if isinstance(m, nn.Linear) else m.out_channels
-            if nxt is not None and nxt[2] == 'gate' and nxt[1].n_units == rows: g = nxt[1]
+            if nxt is not None and nxt[2] == 'gate' and nxt[1].n_units == _out_units(m): g = nxt[1]
         steps.append((k, n, m, g))
     return steps
 
@@ -77,11 +96,10 @@ def compact_plan(model:nn.Module) -> list:
 def _reason(layer, norm, g:NoiseGate) -> str|None:
     "Why gate `g` cannot have `layer` (through BatchNorm `norm`, or None) compute only its kept rows; None: it can."
     if g.noise_per != 'unit': return f"noise_per={g.noise_per!r} draws noise per input element"
-    if not (isinstance(layer, nn.Linear) or (isinstance(layer, _CONVS) and layer.groups == 1)):
+    if not _weighted(layer):
         return "its input is not a Linear or a one-group Conv (or one through a BatchNorm)"
     if any('forward' in m.__dict__ for m in (layer, norm) if m is not None): return "its layer's forward is replaced on the module itself"
-    rows = layer.out_features if isinstance(layer, nn.Linear) else layer.out_channels
-    if g.n_units != rows: return f"{g.n_units} units, its layer has {rows} outputs"
+    if g.n_units != _out_units(layer): return f"{g.n_units} units, its layer has {_out_units(layer)} outputs"
     if isinstance(layer, _CONVS) and g.axis != 1: return f"a gate on axis {g.axis} after a convolution (channels: axis 1)"
     if isinstance(layer, nn.Linear) and g.axis not in (1, -1): return f"a gate on axis {g.axis} after a Linear"
 
@@ -101,7 +119,6 @@ def traced_plan(model:nn.Module) -> tuple[list, dict]:
     torch.fx; where torch.fx cannot trace `model` (Hugging Face models), the gates `add_gates` put right after their
     layer (`Gated`). `NotCompactable` if no gate qualifies."""
     from bmrs.reduce import _trace       # here: bmrs.reduce imports this module
-    from collections import Counter
     what = f"the network ({type(model).__name__})"
     try: graph = _trace(model)
     except Exception as e:
@@ -135,7 +152,7 @@ def traced_plan(model:nn.Module) -> tuple[list, dict]:
                              ''.join(f"; {k}: {v}" for k, v in list(skipped.items())[:3]))
     return plan, skipped
 
-def _spread(y:Tensor, rows:Tensor, dim:int, n:int) -> Tensor:
+def _full_width(y:Tensor, rows:Tensor, dim:int, n:int) -> Tensor:
     "`y`, which holds units `rows` of `n` along `dim`, at full width: zeros at the other units."
     shape = list(y.shape); shape[dim] = n
     return y.new_zeros(shape).index_copy(dim, rows, y)
@@ -149,15 +166,12 @@ class _LayerRows:
     "The forward a planned layer gets for one call: its kept `rows`, from its gathered weights; spread back to full width unless a BatchNorm follows."
     def __init__(self, m, rows, g, name, spread:bool): self.m, self.rows, self.g, self.name, self.spread = m, rows, g, name, spread
     def __call__(self, x:Tensor) -> Tensor:
-        m, r = self.m, self.rows
-        w, b = m.weight.index_select(0, r), (None if m.bias is None else m.bias.index_select(0, r))
-        if isinstance(m, nn.Linear): y, dim, n = F.linear(x, w, b), x.ndim - 1, m.out_features
-        else: y, dim, n = m._conv_forward(x, w, b), 1, m.out_channels
+        y, dim = _layer_at(self.m, x, self.rows), (x.ndim - 1 if isinstance(self.m, nn.Linear) else 1)
         if not self.spread:             # a BatchNorm follows: it reads channels on axis 1
             if dim != 1: raise NotCompactable(f"{self.name}: a BatchNorm after a Linear on a {x.ndim}-dim input; the compact forward needs its units on axis 1")
             return y
         _unit_dim(self.g, self.name, y.ndim, dim)
-        return _spread(y, r, dim, n)
+        return _full_width(y, self.rows, dim, _out_units(self.m))
 
 class _NormRows:
     "The forward a planned BatchNorm gets for one call: `_norm_at` its kept `rows`, spread back to full width."
@@ -167,7 +181,7 @@ class _NormRows:
         try: y = _norm_at(self.m, y, self.rows)
         finally: self.m.forward = self
         _unit_dim(self.g, self.name, y.ndim, 1)
-        return _spread(y, self.rows, 1, self.m.num_features)
+        return _full_width(y, self.rows, 1, self.m.num_features)
 
 # %% ../nbs/02b_compact.ipynb #44f1a580
 def _norm_at(m:nn.Module, x:Tensor, idx:Tensor) -> Tensor:
@@ -198,7 +212,7 @@ class Compact(nn.Module):
         if 'forward' in model.__dict__:
             raise NotCompactable(f"the network ({type(model).__name__}) has a forward of its own, replaced on the instance: the compact forward cannot follow it")
         self.model = model
-        chain = isinstance(model, nn.Sequential) and type(model).forward is nn.Sequential.forward
+        chain = _is_chain(model)
         self.__dict__['_steps'] = compact_plan(model) if chain else None
         self.__dict__['_rows'] = None if chain else traced_plan(model)[0]
         self.__dict__['_memo'] = {}
@@ -246,13 +260,9 @@ class Compact(nn.Module):
             elif kind == 'norm': x = mod(x) if idx is None else _norm_at(mod, x, idx)
             elif kind == 'weighted':
                 rows = self._kept(g, not isinstance(mod, nn.Linear)) if g is not None and g.enabled else None
-                w, b = mod.weight, mod.bias
-                if idx is not None: w = w.index_select(1, idx)
-                if rows is not None: w, b = w.index_select(0, rows), (None if b is None else b.index_select(0, rows))
-                if isinstance(mod, nn.Linear):
-                    if x.ndim != 2: raise NotCompactable(f"{name}: a Linear on a {x.ndim}-dim input; the compact forward keeps units on axis 1")
-                    x = F.linear(x, w, b)
-                else: x = mod._conv_forward(x, w, b)
+                if isinstance(mod, nn.Linear) and x.ndim != 2:
+                    raise NotCompactable(f"{name}: a Linear on a {x.ndim}-dim input; the compact forward keeps units on axis 1")
+                x = _layer_at(mod, x, rows, idx)
                 idx = rows
             elif kind == 'flatten':
                 if idx is not None: idx = self._spread(idx, x.shape[2:].numel())
