@@ -17,7 +17,7 @@ kept, as `benchmarks/runtime.py --pruned` sets them; the plain network is timed 
 checks that the masked and the compact network compute the same: outputs and every gradient of one training-mode
 forward with the same noise within 1e-4 of the largest.
 """
-import argparse, copy, json, sys
+import argparse, copy, sys
 from pathlib import Path
 import torch
 
@@ -27,8 +27,7 @@ from bmrs.models import resnet, vit
 from bmrs.layers import gates
 from bmrs.compact import Compact
 from bmrs.utils import interleaved_ms
-from bmrs.files import write_atomic
-from _record import write_record
+from _record import write_record, timing_options, check_timing
 from runtime import late_state, step_fns
 
 
@@ -52,18 +51,11 @@ def check(model, x):
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     p.add_argument('--network', default='resnet18', choices=('resnet18', 'vit'))
-    p.add_argument('--batch_size', type=int, nargs='+', default=[32])
+    timing_options(p, [32], 10, 2)
     p.add_argument('--pruned', type=float, nargs='+', default=[0., .5, .85])
-    p.add_argument('--reps', type=int, default=10)
-    p.add_argument('--warmup', type=int, default=2)
-    p.add_argument('--threads', type=int, default=1)
     p.add_argument('--seed', type=int, default=0)
-    p.add_argument('--note', default=None, help='free text stored with the results (e.g. what else ran on the machine)')
-    p.add_argument('--out', default=None, help='JSON to write (and the Markdown table beside it, .md)')
     a = p.parse_args(argv)
-    for k in ('reps', 'threads'):
-        if getattr(a, k) < 1: raise SystemExit(f"compact_resnet.py: --{k} must be at least 1, got {getattr(a, k)}")
-    if a.warmup < 0 or min(a.batch_size) < 1: raise SystemExit("compact_resnet.py: --warmup must be at least 0 and --batch_size at least 1")
+    check_timing(a, 'compact_resnet.py')
     if not all(0 <= f < 1 for f in a.pruned): raise SystemExit(f"compact_resnet.py: --pruned fractions must be in [0, 1), got {a.pruned}")
     torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)
@@ -83,13 +75,9 @@ def main(argv=None):
                        **{f'{w}_{k}_ms': v for (k, w), v in ms.items()})
             rows.append(row)
             print(b, frac, {f'{w}/{k}': round(v, 1) for (k, w), v in ms.items()}, flush=True)
-    rec = write_record('benchmarks/compact_resnet.py', argv, a.threads, None,
-                       dict(kind='compact_resnet', network=a.network, reps=a.reps, warmup=a.warmup, note=a.note, rows=rows))
-    md = markdown(rec)
-    if a.out:
-        out = Path(a.out); out.parent.mkdir(parents=True, exist_ok=True)
-        write_atomic(out, json.dumps(rec, indent=1) + '\n'); write_atomic(out.with_suffix('.md'), md)
-    print(md)
+    rec = write_record('benchmarks/compact_resnet.py', argv, a.threads, a.out,
+                       dict(kind='compact_resnet', network=a.network, reps=a.reps, warmup=a.warmup, note=a.note, rows=rows), markdown)
+    print(markdown(rec))
     return rec
 
 

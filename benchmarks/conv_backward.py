@@ -32,8 +32,7 @@ from bmrs.models import build_model
 from bmrs.layers import gates, model_kl
 from bmrs.train import make_adam
 from bmrs.utils import interleaved_ms
-from bmrs.files import write_atomic
-from _record import write_record
+from _record import write_record, timing_options, check_timing
 
 _CONV_FN = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
 
@@ -170,28 +169,17 @@ def markdown(rec) -> str:
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    p.add_argument('--batch_size', type=int, nargs='+', default=[32, 128])
-    p.add_argument('--reps', type=int, default=200)
-    p.add_argument('--warmup', type=int, default=20)
-    p.add_argument('--threads', type=int, default=1)
+    timing_options(p, [32, 128], 200, 20)
     p.add_argument('--kept', type=int, nargs=4, default=[1, 4, 20, 9], metavar='K')
     p.add_argument('--flip_max_in', type=int, default=2, help='the step\'s rule: FlipConv for convolutions reading at most this many channels')
     p.add_argument('--no_ops', action='store_true', help='time the training step only')
-    p.add_argument('--note', default=None, help='free text stored with the results (e.g. what else ran on the machine)')
-    p.add_argument('--out', default=None, help='JSON to write (and the Markdown table beside it, .md)')
     a = p.parse_args(argv)
-    for k in ('reps', 'threads'):
-        if getattr(a, k) < 1: raise SystemExit(f"conv_backward.py: --{k} must be at least 1, got {getattr(a, k)}")
-    if a.warmup < 0 or min(a.batch_size) < 1: raise SystemExit("conv_backward.py: --warmup must be at least 0 and --batch_size at least 1")
+    check_timing(a, 'conv_backward.py')
     torch.set_num_threads(a.threads)
     check_flip()
     rows = ([] if a.no_ops else op_rows(a.batch_size, a.reps, a.warmup)) + step_rows(a.batch_size, a.kept, a.reps, a.warmup, a.flip_max_in)
-    rec = write_record('benchmarks/conv_backward.py', argv, a.threads, None,
-                       dict(kind='conv_backward', reps=a.reps, warmup=a.warmup, note=a.note, rows=rows))
-    if a.out:
-        out = Path(a.out); out.parent.mkdir(parents=True, exist_ok=True)
-        write_atomic(out, __import__('json').dumps(rec, indent=1) + '\n')
-        write_atomic(out.with_suffix('.md'), markdown(rec))
+    rec = write_record('benchmarks/conv_backward.py', argv, a.threads, a.out,
+                       dict(kind='conv_backward', reps=a.reps, warmup=a.warmup, note=a.note, rows=rows), markdown)
     print(markdown(rec))
     return rec
 
