@@ -1,6 +1,7 @@
 """The compact forward on a network that is not a chain (`bmrs.compact`'s torch.fx path): ResNet-18 for CIFAR-10-shaped
 inputs (3×32×32, the 3×3 stem without max-pool), plain, gated and masked, and gated through `bmrs.compact.Compact`
-(`bmrs-train --compact`), side by side (issue 19: faster training once units are pruned). `--network vit` times a
+(`bmrs-train --compact`), and through `Compact(columns=False)` (its layers' kept rows only, every output spread back to
+full width), side by side (issue 19: faster training once units are pruned). `--network vit` times a
 small Hugging Face ViT instead (`VIT`: 6 blocks of width 192, 3 heads, 4×4 patches of 32×32 images; its gates on the
 MLP outputs, which `Compact` computes through their `Gated` containers, as torch.fx cannot trace it).
 
@@ -67,8 +68,9 @@ def main(argv=None):
             gated = late_state(copy.deepcopy(gated0), frac, a.seed)
             err = check(copy.deepcopy(gated), x)
             if err > 1e-4: raise SystemExit(f"compact_resnet.py: the compact forward differs from the masked network by {err:g} (relative)")
-            calls = {k: step_fns(copy.deepcopy(m), (3, 32, 32), 10, b, torch.device('cpu'), a.seed + 1, compact=k == 'compact')
-                     for k, m in (('plain', plain), ('masked', gated), ('compact', gated))}
+            kinds = (('plain', plain, False), ('masked', gated, False), ('compact', gated, True))
+            if a.network == 'resnet18': kinds += (('rows', gated, dict(columns=False)),)   # the ViT's Gated path has no readers
+            calls = {k: step_fns(copy.deepcopy(m), (3, 32, 32), 10, b, torch.device('cpu'), a.seed + 1, compact=c) for k, m, c in kinds}
             ms = interleaved_ms({(k, w): f for k, (tr, inf) in calls.items() for w, f in (('train', tr), ('inference', inf))}, a.warmup, a.reps)
             n_pruned = sum(int((g_.mask == 0).sum()) for g_ in gates(gated))
             row = dict(batch_size=b, pruned=frac, n_pruned=n_pruned, n_units=sum(g_.n_units for g_ in gates(gated)), max_rel_diff=err,
@@ -84,12 +86,13 @@ def main(argv=None):
 def markdown(rec) -> str:
     what = ("ResNet-18 (CIFAR-10 shape, 3×3 stem)" if rec.get('network', 'resnet18') == 'resnet18' else
             "A small ViT (`VIT`: 6 blocks of width 192, 3 heads, 4×4 patches of 32×32 images, gates on the MLP outputs)")
-    how = ("its torch.fx path: each gated layer computes its kept rows" if rec.get('network', 'resnet18') == 'resnet18' else
+    how = ("its torch.fx path: each gated layer computes its kept rows, a block's inner convolutions read only the kept channels" if rec.get('network', 'resnet18') == 'resnet18' else
            "each gated MLP output layer computes its kept rows, through its `Gated` container")
     out = [f"{what}, median ms per call, the configurations interleaved: plain (no gates), gated "
            f"and masked, gated through `bmrs.compact.Compact` ({how}).", "",
            "| batch | units pruned | train: plain | masked | compact | masked / compact | compact / plain | inference: plain | masked | compact | masked / compact |",
            "|---|---|---|---|---|---|---|---|---|---|---|"]
+    rows_only = [r for r in rec['rows'] if 'train_rows_ms' in r]
     for r in rec['rows']:
         out.append(f"| {r['batch_size']} | {r['n_pruned']} of {r['n_units']} ({100*r['pruned']:.0f} %) | {r['train_plain_ms']:.1f} | {r['train_masked_ms']:.1f} | "
                    f"{r['train_compact_ms']:.1f} | {r['train_masked_ms']/r['train_compact_ms']:.2f}× | {r['train_compact_ms']/r['train_plain_ms']:.2f}× | "
@@ -99,6 +102,15 @@ def markdown(rec) -> str:
     out += ["", f"`{rec['command']}`, {rec['date']}, {m['platform']}, torch {m['torch']}, {m['threads']} thread(s), {rec['reps']} "
             f"repetitions after {rec['warmup']} warm-up calls. Pruned units have μ in [−15, −8] and log σ in [1.5, 3], kept ones μ in "
             "[−1, 0] and log σ in [−4, −2] (`benchmarks/runtime.py`'s `late_state`)."]
+    if rows_only:
+        out += ["", "Compact with its layers' kept rows only (`Compact(columns=False)`: every output spread back to full width, so "
+                "the next layer reads every input channel) against compact as it runs (a block's inner gate's output stays compact "
+                "up to the convolution reading it, which reads only the kept channels), the same calls, median ms:", "",
+                "| batch | units pruned | train: rows only | compact | rows only / compact | inference: rows only | compact | rows only / compact |",
+                "|---|---|---|---|---|---|---|---|"]
+        out += [f"| {r['batch_size']} | {100*r['pruned']:.0f} % | {r['train_rows_ms']:.1f} | {r['train_compact_ms']:.1f} | "
+                f"{r['train_rows_ms']/r['train_compact_ms']:.2f}× | {r['inference_rows_ms']:.1f} | {r['inference_compact_ms']:.1f} | "
+                f"{r['inference_rows_ms']/r['inference_compact_ms']:.2f}× |" for r in rows_only]
     if rec.get('note'): out += ["", rec['note']]
     return '\n'.join(out) + '\n'
 

@@ -88,9 +88,10 @@ def make_network(network:str, dataset:str, method:str, image_size:int|None=None,
     return model, (info.in_channels, size, size), info.n_classes
 
 
-def step_fns(model, shape, n_classes, batch_size, device, seed=0, sampler:str='fast', compact:bool=False):
+def step_fns(model, shape, n_classes, batch_size, device, seed=0, sampler:str='fast', compact:bool|dict=False):
     """(train step, inference forward) closures on one fixed random batch; inference runs on an untrained copy; Adam as
-    training makes it; `compact`: both through `bmrs.compact.Compact` (the kept units only, as `bmrs-train --compact`)."""
+    training makes it; `compact`: both through `bmrs.compact.Compact` (the kept units only, as `bmrs-train --compact`;
+    a dict: `Compact`'s options)."""
     g = torch.Generator().manual_seed(seed)
     x = torch.randn(batch_size, *shape, generator=g).to(device)
     y = torch.randint(0, n_classes, (batch_size,), generator=g).to(device)
@@ -98,7 +99,8 @@ def step_fns(model, shape, n_classes, batch_size, device, seed=0, sampler:str='f
     frozen = copy.deepcopy(model).eval()
     opt = make_adam(model, 1e-3, fuse_gates=sampler == 'fast')   # as `bmrs.train.make_optimizer`: the fast path's gates in one fused Adam group
     gated = bool(gates(model))
-    fwd, frozen = (Compact(model), Compact(frozen)) if compact else (model, frozen)
+    kw = compact if isinstance(compact, dict) else {}
+    fwd, frozen = (Compact(model, **kw), Compact(frozen, **kw)) if compact is not False else (model, frozen)
     def train():
         model.train()
         loss = F.cross_entropy(fwd(x), y)

@@ -9,7 +9,7 @@ import torch
 from torch import nn, Tensor
 import torch.nn.functional as F
 from .layers import NoiseGate, _kept_index
-from .models import ZERO_PRESERVING, _DROPOUTS, _POOLS, Gated
+from .models import ZERO_PRESERVING, ZERO_PRESERVING_FNS, _DROPOUTS, _POOLS, Gated
 
 # %% auto #0
 __all__ = ['NotCompactable', 'compact_plan', 'traced_plan', 'Compact']
@@ -109,15 +109,51 @@ def _gated_plan(model:nn.Module) -> tuple[list, dict]:
     for name, m in model.named_modules():
         if not (isinstance(m, Gated) and isinstance(m.gate, NoiseGate)): continue
         r = "its Gated container has a forward of its own" if 'forward' in m.__dict__ else _reason(m.layer, None, m.gate)
-        if r is None: plan.append((f"{name}.1", m.layer, None, m.gate))
+        if r is None: plan.append((f"{name}.1", m.layer, None, m.gate, None))
         else: skipped[f"{name}.1"] = r
     return plan, skipped
 
+_DROPOUT_FNS = {F.dropout, F.dropout1d, F.dropout2d, F.dropout3d}
+
+def _why_not(n, module, calls) -> tuple:
+    """(plan entry, None) for gate node `n` of a traced graph whose layer can compute its kept rows (through a BatchNorm
+    or not), or (None, why not). `module(node)`: the module a node calls, or None; `calls`: calls per module target."""
+    g, a = module(n), (n.args[0] if n.args else None)
+    norm = module(a) if type(module(a)) in _BATCHNORMS else None
+    if norm is not None:
+        if len(a.users) > 1 or calls[a.target] > 1: return None, f"its BatchNorm {a.target} is used elsewhere too"
+        a = a.args[0] if a.args else None
+    layer = module(a)
+    r = _reason(layer, norm, g)
+    if r is not None: return None, r
+    if len(a.users) > 1 or calls[a.target] > 1: return None, f"the output of {a.target} is used elsewhere too"
+    return (n.target, layer, norm, g, _reader(n, module, calls, layer)), None
+
+def _reader(n, module, calls, layer):
+    """The one layer that reads gate node `n`'s output, past zero-preserving element-wise steps that nothing else reads
+    (so it can read only the gate's kept columns), or None: the gate called once, the reader a weighted layer of
+    `layer`'s kind (both Linear or both Conv) with `layer`'s output units as inputs, called once, its forward its class's."""
+    from bmrs.reduce import _ZERO_METHODS
+    g = module(n)
+    if calls[n.target] > 1 or 'forward' in g.__dict__: return None
+    fns, mods = ZERO_PRESERVING_FNS - _DROPOUT_FNS, _ELEMENTWISE
+    while len(n.users) == 1:
+        u = next(iter(u for u in n.users))
+        if not u.args or u.args[0] is not n or any(isinstance(t, torch.fx.Node) for t in (*u.args[1:], *u.kwargs.values())): return None
+        m = module(u)
+        if isinstance(m, mods) or (u.op == 'call_function' and u.target in fns) or (u.op == 'call_method' and u.target in _ZERO_METHODS):
+            n = u; continue
+        if m is None or not _weighted(m) or calls[u.target] > 1 or 'forward' in m.__dict__ or len(u.args) != 1: return None
+        if isinstance(m, nn.Linear) != isinstance(layer, nn.Linear): return None
+        return m if (m.in_features if isinstance(m, nn.Linear) else m.in_channels) == _out_units(layer) else None
+    return None
+
 def traced_plan(model:nn.Module) -> tuple[list, dict]:
-    """([(gate name, layer, BatchNorm or None, gate)], {gate name: why not}) of the compact forward of a network that
-    is not an `nn.Sequential` chain: the gates whose layer computes only their kept rows (see above), traced with
-    torch.fx; where torch.fx cannot trace `model` (Hugging Face models), the gates `add_gates` put right after their
-    layer (`Gated`). `NotCompactable` if no gate qualifies."""
+    """([(gate name, layer, BatchNorm or None, gate, reader or None)], {gate name: why not}) of the compact forward of a
+    network that is not an `nn.Sequential` chain: the gates whose layer computes only their kept rows (see above) and
+    the one layer that reads only their kept columns where there is one, traced with torch.fx; where torch.fx cannot
+    trace `model` (Hugging Face models), the gates `add_gates` put right after their layer (`Gated`), without readers.
+    `NotCompactable` if no gate qualifies."""
     from bmrs.reduce import _trace       # here: bmrs.reduce imports this module
     what = f"the network ({type(model).__name__})"
     try: graph = _trace(model)
@@ -132,21 +168,10 @@ def traced_plan(model:nn.Module) -> tuple[list, dict]:
     def module(n): return mods[n.target] if isinstance(n, torch.fx.Node) and n.op == 'call_module' else None
     plan, skipped = [], {}
     for n in graph.nodes:
-        g = module(n)
-        if not isinstance(g, NoiseGate): continue
-        def why():
-            a = n.args[0] if n.args else None
-            norm = module(a) if type(module(a)) in _BATCHNORMS else None
-            if norm is not None:
-                if len(a.users) > 1 or calls[a.target] > 1: return f"its BatchNorm {a.target} is used elsewhere too"
-                a = a.args[0] if a.args else None
-            layer = module(a)
-            r = _reason(layer, norm, g)
-            if r is not None: return r
-            if len(a.users) > 1 or calls[a.target] > 1: return f"the output of {a.target} is used elsewhere too"
-            plan.append((n.target, layer, norm, g))
-        reason = why()
-        if reason is not None: skipped[n.target] = reason
+        if not isinstance(module(n), NoiseGate): continue
+        entry, reason = _why_not(n, module, calls)
+        if entry is not None: plan.append(entry)
+        else: skipped[n.target] = reason
     if not plan:
         raise NotCompactable(f"{what}: no gate whose layer the compact forward can compute" +
                              ''.join(f"; {k}: {v}" for k, v in list(skipped.items())[:3]))
@@ -162,26 +187,46 @@ def _unit_dim(g:NoiseGate, name:str, ndim:int, dim:int):
     if g.axis % ndim != dim:
         raise NotCompactable(f"{name}: a gate on axis {g.axis} of a {ndim}-dim output whose layer's units are on axis {dim}")
 
+def _gate_at(g:NoiseGate, x:Tensor, idx:Tensor|None, dim:int=1) -> Tensor:
+    "Gate `g` on `x`, which holds its units `idx` (None: all) on axis `dim`: `x` times those units' values."
+    v = g.unit_values(x)
+    if idx is not None: v = v.index_select(-1, idx)
+    shape = [1]*x.ndim; shape[dim] = v.shape[-1]
+    if v.ndim == 2: shape[0] = v.shape[0]
+    return x*v.reshape(shape).to(x.dtype)
+
 class _LayerRows:
-    "The forward a planned layer gets for one call: its kept `rows`, from its gathered weights; spread back to full width unless a BatchNorm follows."
-    def __init__(self, m, rows, g, name, spread:bool): self.m, self.rows, self.g, self.name, self.spread = m, rows, g, name, spread
+    """The forward a planned layer gets for one call: its kept `rows` (None: all) from its input's `cols` (None: all),
+    from its gathered weights; spread back to full width if `spread` (else a BatchNorm or its gate reads them compact)."""
+    def __init__(self, m, rows, cols, g, name, spread:bool):
+        self.m, self.rows, self.cols, self.g, self.name, self.spread = m, rows, cols, g, name, spread
     def __call__(self, x:Tensor) -> Tensor:
-        y, dim = _layer_at(self.m, x, self.rows), (x.ndim - 1 if isinstance(self.m, nn.Linear) else 1)
-        if not self.spread:             # a BatchNorm follows: it reads channels on axis 1
-            if dim != 1: raise NotCompactable(f"{self.name}: a BatchNorm after a Linear on a {x.ndim}-dim input; the compact forward needs its units on axis 1")
-            return y
+        dim = x.ndim - 1 if isinstance(self.m, nn.Linear) else 1
+        if self.cols is not None and x.shape[dim] != len(self.cols):
+            raise NotCompactable(f"{self.name}: the layer after it reads {x.shape[dim]} units on axis {dim}, not the gate's {len(self.cols)} kept")
+        y = _layer_at(self.m, x, self.rows, self.cols)
+        if self.rows is None: return y
         _unit_dim(self.g, self.name, y.ndim, dim)
-        return _full_width(y, self.rows, dim, _out_units(self.m))
+        return _full_width(y, self.rows, dim, _out_units(self.m)) if self.spread else y
+
+class _GateRows:
+    "The forward a planned gate gets for one call: its input holds its kept `rows` only (on the last axis if `last`, else axis 1), and so does its output."
+    def __init__(self, g, rows, last:bool, name): self.g, self.rows, self.last, self.name = g, rows, last, name
+    def __call__(self, x:Tensor) -> Tensor:
+        dim = x.ndim - 1 if self.last else 1
+        _unit_dim(self.g, self.name, x.ndim, dim)
+        return _gate_at(self.g, x, self.rows, dim)
 
 class _NormRows:
-    "The forward a planned BatchNorm gets for one call: `_norm_at` its kept `rows`, spread back to full width."
-    def __init__(self, m, rows, g, name): self.m, self.rows, self.g, self.name = m, rows, g, name
+    "The forward a planned BatchNorm gets for one call: `_norm_at` its kept `rows`, spread back to full width if `spread`."
+    def __init__(self, m, rows, g, name, spread:bool=True): self.m, self.rows, self.g, self.name, self.spread = m, rows, g, name, spread
     def __call__(self, y:Tensor) -> Tensor:
         del self.m.forward              # `_norm_at` runs the BatchNorm's own forward
         try: y = _norm_at(self.m, y, self.rows)
         finally: self.m.forward = self
         _unit_dim(self.g, self.name, y.ndim, 1)
-        return _full_width(y, self.rows, 1, self.m.num_features)
+        return _full_width(y, self.rows, 1, self.m.num_features) if self.spread else y
+
 
 # %% ../nbs/02b_compact.ipynb #44f1a580
 def _norm_at(m:nn.Module, x:Tensor, idx:Tensor) -> Tensor:
@@ -207,14 +252,15 @@ class Compact(nn.Module):
     (`compact_plan`) computes each weighted layer's kept rows from the kept columns of the layer before; any other
     network is traced with torch.fx and each layer that feeds only its gate (through a BatchNorm or not) computes its
     kept rows, spread back to the full width with zeros (`traced_plan`). `model`'s own hooks (the fused draw) run."""
-    def __init__(self, model:nn.Module):
+    def __init__(self, model:nn.Module,
+                 columns:bool=True):    # traced path: a gated layer's output stays compact up to the one layer reading it, which reads those columns only
         super().__init__()
         if 'forward' in model.__dict__:
             raise NotCompactable(f"the network ({type(model).__name__}) has a forward of its own, replaced on the instance: the compact forward cannot follow it")
         self.model = model
         chain = _is_chain(model)
         self.__dict__['_steps'] = compact_plan(model) if chain else None
-        self.__dict__['_rows'] = None if chain else traced_plan(model)[0]
+        self.__dict__['_rows'] = None if chain else [p if columns else p[:4] + (None,) for p in traced_plan(model)[0]]
         self.__dict__['_memo'] = {}
 
     def _kept(self, g:NoiseGate, conv:bool=False):
@@ -241,14 +287,24 @@ class Compact(nn.Module):
         finally: del m.forward
 
     def _traced(self, *args, **kwargs):
-        "`model` called with each planned layer (and its BatchNorm) computing its gate's kept rows, for this call only."
-        done = []
+        """`model` called with each planned layer (and its BatchNorm) computing its gate's kept rows, and the layer
+        reading a planned gate (where there is one) its kept columns, for this call only."""
+        done, layers = [], {}           # layers: {layer: [rows, cols, spread, gate, name]}
+        def spec(m, g, name):
+            s = layers.setdefault(m, [None, None, True, g, name])
+            if g is not None: s[3:] = g, name
+            return s
         try:
-            for name, layer, norm, g in self._rows:
+            for name, layer, norm, g, reader in self._rows:
                 rows = self._kept(g, True) if g.enabled else None
                 if rows is None: continue
-                layer.forward = _LayerRows(layer, rows, g, name, spread=norm is None); done.append(layer)
-                if norm is not None: norm.forward = _NormRows(norm, rows, g, name); done.append(norm)
+                s = spec(layer, g, name); s[0], s[2] = rows, norm is None and reader is None
+                if norm is not None: norm.forward = _NormRows(norm, rows, g, name, spread=reader is None); done.append(norm)
+                if reader is not None:
+                    g.forward = _GateRows(g, rows, norm is None and isinstance(layer, nn.Linear), name); done.append(g)
+                    spec(reader, None, name)[1] = rows
+            for m, (rows, cols, spread, g, name) in layers.items():
+                m.forward = _LayerRows(m, rows, cols, g, name, spread); done.append(m)
             return self.model(*args, **kwargs)
         finally:
             for mod in done: del mod.forward
@@ -268,10 +324,7 @@ class Compact(nn.Module):
                 if idx is not None: idx = self._spread(idx, x.shape[2:].numel())
                 x = mod(x)
             elif mod.enabled:            # a gate: its values (theta or E[theta], times the mask) at the channels present
-                v = mod.unit_values(x)
-                if idx is not None: v = v.index_select(-1, idx)
-                if x.shape[1] != v.shape[-1]: raise NotCompactable(f"{name}: {v.shape[-1]} units but the input has {x.shape[1]} on axis 1")
-                shape = [1]*x.ndim; shape[1] = v.shape[-1]
-                if v.ndim == 2: shape[0] = v.shape[0]
-                x = x*v.reshape(shape).to(x.dtype)
+                n = mod.n_units if idx is None else len(idx)
+                if x.shape[1] != n: raise NotCompactable(f"{name}: {n} units but the input has {x.shape[1]} on axis 1")
+                x = _gate_at(mod, x, idx)
         return x

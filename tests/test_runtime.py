@@ -104,3 +104,21 @@ def test_compact(tmp_path):
         assert x['n_pruned'] == sum(round(.85*k) for k in ((100,)*8 if n == 'mlp' else (6, 16, 120, 84)))   # hand count
     md = out.with_suffix('.md').read_text()
     assert '**The compact forward**' in md and md.count('| bmrs_n | 8 |') == 2
+
+
+def test_compact_resnet(tmp_path):
+    """benchmarks/compact_resnet.py on ResNet-18 at batch 2, one repetition: plain, masked, compact and compact without
+    readers (`columns=False`) in every row, both Markdown tables; a bad fraction exits with one line and no file."""
+    script = REPO/'benchmarks'/'compact_resnet.py'
+    env = dict(os.environ, OMP_NUM_THREADS='1', PYTHONPATH=str(REPO) + os.pathsep + os.environ.get('PYTHONPATH', ''))
+    def cr(*args): return subprocess.run([sys.executable, str(script), *map(str, args)], capture_output=True, text=True, timeout=900, env=env, cwd=tmp_path)
+    out = tmp_path/'cr.json'
+    r = cr('--batch_size', 2, '--pruned', 0.5, '--reps', 1, '--warmup', 1, '--out', out)
+    assert r.returncode == 0, r.stdout + r.stderr
+    (row,) = json.loads(out.read_text())['rows']
+    assert row['n_units'] == 4800 and row['n_pruned'] == 2400 and row['max_rel_diff'] < 1e-4   # ResNet-18: 2 × (64+128+256+512) × 2 + 64 + downsamples, by hand
+    for k in ('plain', 'masked', 'compact', 'rows'): assert row[f'train_{k}_ms'] > 0 and row[f'inference_{k}_ms'] > 0
+    md = out.with_suffix('.md').read_text()
+    assert '| 2 | 2400 of 4800 (50 %) |' in md and 'rows only / compact' in md and md.count('| 2 | 50 % |') == 1
+    r = cr('--pruned', 1.5, '--out', tmp_path/'bad.json')
+    assert r.returncode != 0 and r.stderr.strip().splitlines()[-1].startswith('compact_resnet.py: --pruned') and not (tmp_path/'bad.json').exists()
