@@ -122,3 +122,19 @@ def test_compact_resnet(tmp_path):
     assert '| 2 | 2400 of 4800 (50 %) |' in md and 'rows only / compact' in md and md.count('| 2 | 50 % |') == 1
     r = cr('--pruned', 1.5, '--out', tmp_path/'bad.json')
     assert r.returncode != 0 and r.stderr.strip().splitlines()[-1].startswith('compact_resnet.py: --pruned') and not (tmp_path/'bad.json').exists()
+
+
+def test_malloc(tmp_path):
+    """benchmarks/malloc.py with two steps: every case's rows with both settings and its Markdown (structure, not speed);
+    a bad option exits with one line."""
+    out = tmp_path/'m.json'
+    r = subprocess.run([sys.executable, str(REPO/'benchmarks'/'malloc.py'), '--reps', '2', '--warmup', '1', '--out', str(out)],
+                       capture_output=True, text=True, timeout=600, cwd=tmp_path)
+    assert r.returncode == 0, r.stdout + r.stderr
+    rows = json.loads(out.read_text())['rows']
+    assert [(x['case'], x['network']) for x in rows] == [('lenet5 alone', 'lenet5'), ('mlp alone', 'mlp'),
+                                                         ('lenet5 plain + gated interleaved', 'lenet5'), ('lenet5 plain + gated interleaved', 'plain_lenet5')]
+    for x in rows: assert x['default_median_ms'] > 0 and x['keep_median_ms'] > 0
+    assert '| lenet5 alone | lenet5 |' in out.with_suffix('.md').read_text()
+    r = subprocess.run([sys.executable, str(REPO/'benchmarks'/'malloc.py'), '--reps', '0'], capture_output=True, text=True, timeout=60)
+    assert r.returncode != 0 and r.stderr.strip() == "malloc.py: --reps must be at least 1 and --warmup at least 0, got 0, 5"
