@@ -250,7 +250,7 @@ class Compact(nn.Module):
     `model` as it is. The same function as `model` (whose pruned units output 0) up to the order of float sums.
     An `nn.Sequential` chain of Linear, Conv, noise gates, element-wise modules, pools, BatchNorm and Flatten
     (`compact_plan`) computes each weighted layer's kept rows from the kept columns of the layer before; any other
-    network is traced with torch.fx and each layer that feeds only its gate (through a BatchNorm or not) computes its
+    network (or chain with another module) is traced with torch.fx and each layer that feeds only its gate (through a BatchNorm or not) computes its
     kept rows, spread back to the full width with zeros (`traced_plan`). `model`'s own hooks (the fused draw) run."""
     def __init__(self, model:nn.Module,
                  columns:bool=True):    # traced path: a gated layer's output stays compact up to the one layer reading it, which reads those columns only
@@ -258,9 +258,17 @@ class Compact(nn.Module):
         if 'forward' in model.__dict__:
             raise NotCompactable(f"the network ({type(model).__name__}) has a forward of its own, replaced on the instance: the compact forward cannot follow it")
         self.model = model
-        chain = _is_chain(model)
-        self.__dict__['_steps'] = compact_plan(model) if chain else None
-        self.__dict__['_rows'] = None if chain else [p if columns else p[:4] + (None,) for p in traced_plan(model)[0]]
+        steps, why_not = None, None      # a chain it cannot run goes the traced way
+        if _is_chain(model):
+            try: steps = compact_plan(model)
+            except NotCompactable as e: why_not = e
+        rows = None
+        if steps is None:
+            try: rows = [p if columns else p[:4] + (None,) for p in traced_plan(model)[0]]
+            except NotCompactable as e:
+                if why_not is None: raise
+                raise NotCompactable(f"{why_not}; nor can the traced path run it: {e}") from None
+        self.__dict__['_steps'], self.__dict__['_rows'] = steps, rows
         self.__dict__['_memo'] = {}
 
     def _kept(self, g:NoiseGate, conv:bool=False):
