@@ -16,6 +16,7 @@ __all__ = ['NotCompactable', 'compact_plan', 'traced_plan', 'Compact']
 
 # %% ../nbs/02b_compact.ipynb #a4761dfe
 _ELEMENTWISE = tuple(t for t in ZERO_PRESERVING if t not in _DROPOUTS)   # one output per input element, nothing random
+_ELEMENTWISE_FNS = ZERO_PRESERVING_FNS - {F.dropout, F.dropout1d, F.dropout2d, F.dropout3d}   # their functional forms
 _CONVS = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
 _BATCHNORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)   # per channel (SyncBatchNorm: not here)
 
@@ -113,8 +114,6 @@ def _gated_plan(model:nn.Module) -> tuple[list, dict]:
         else: skipped[f"{name}.1"] = r
     return plan, skipped
 
-_DROPOUT_FNS = {F.dropout, F.dropout1d, F.dropout2d, F.dropout3d}
-
 def _why_not(n, module, calls) -> tuple:
     """(plan entry, None) for gate node `n` of a traced graph whose layer can compute its kept rows (through a BatchNorm
     or not), or (None, why not). `module(node)`: the module a node calls, or None; `calls`: calls per module target."""
@@ -136,12 +135,11 @@ def _reader(n, module, calls, layer):
     from bmrs.reduce import _ZERO_METHODS
     g = module(n)
     if calls[n.target] > 1 or 'forward' in g.__dict__: return None
-    fns, mods = ZERO_PRESERVING_FNS - _DROPOUT_FNS, _ELEMENTWISE
     while len(n.users) == 1:
-        u = next(iter(u for u in n.users))
+        u = next(iter(n.users))
         if not u.args or u.args[0] is not n or any(isinstance(t, torch.fx.Node) for t in (*u.args[1:], *u.kwargs.values())): return None
         m = module(u)
-        if isinstance(m, mods) or (u.op == 'call_function' and u.target in fns) or (u.op == 'call_method' and u.target in _ZERO_METHODS):
+        if isinstance(m, _ELEMENTWISE) or (u.op == 'call_function' and u.target in _ELEMENTWISE_FNS) or (u.op == 'call_method' and u.target in _ZERO_METHODS):
             n = u; continue
         if m is None or not _weighted(m) or calls[u.target] > 1 or 'forward' in m.__dict__ or len(u.args) != 1: return None
         if isinstance(m, nn.Linear) != isinstance(layer, nn.Linear): return None
@@ -250,8 +248,9 @@ class Compact(nn.Module):
     `model` as it is. The same function as `model` (whose pruned units output 0) up to the order of float sums.
     An `nn.Sequential` chain of Linear, Conv, noise gates, element-wise modules, pools, BatchNorm and Flatten
     (`compact_plan`) computes each weighted layer's kept rows from the kept columns of the layer before; any other
-    network (or chain with another module) is traced with torch.fx and each layer that feeds only its gate (through a BatchNorm or not) computes its
-    kept rows, spread back to the full width with zeros (`traced_plan`). `model`'s own hooks (the fused draw) run."""
+    network (or chain with another module) is traced with torch.fx and each layer that feeds only its gate (through a
+    BatchNorm or not) computes its kept rows, spread back to the full width with zeros unless one layer alone reads the
+    gate, which then reads only those columns (`traced_plan`). `model`'s own hooks (the fused draw) run."""
     def __init__(self, model:nn.Module,
                  columns:bool=True):    # traced path: a gated layer's output stays compact up to the one layer reading it, which reads those columns only
         super().__init__()
