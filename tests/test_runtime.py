@@ -8,9 +8,9 @@ SCRIPT = REPO/'benchmarks'/'runtime.py'
 METHODS = ['none', 'etheta', 'snr', 'bmrs_n', 'bmrs_u']
 
 
-def run(*args, cwd):
+def run(*args, cwd, script=SCRIPT, timeout=600):
     env = dict(os.environ, OMP_NUM_THREADS='1', PYTHONPATH=str(REPO) + os.pathsep + os.environ.get('PYTHONPATH', ''))
-    return subprocess.run([sys.executable, str(SCRIPT), *map(str, args)], capture_output=True, text=True, timeout=600, env=env, cwd=cwd)
+    return subprocess.run([sys.executable, str(script), *map(str, args)], capture_output=True, text=True, timeout=timeout, env=env, cwd=cwd)
 
 
 def test_runtime_json_and_table(tmp_path):
@@ -109,9 +109,7 @@ def test_compact(tmp_path):
 def test_compact_resnet(tmp_path):
     """benchmarks/compact_resnet.py on ResNet-18 at batch 2, one repetition: plain, masked, compact and compact without
     readers (`columns=False`) in every row, both Markdown tables; a bad fraction exits with one line and no file."""
-    script = REPO/'benchmarks'/'compact_resnet.py'
-    env = dict(os.environ, OMP_NUM_THREADS='1', PYTHONPATH=str(REPO) + os.pathsep + os.environ.get('PYTHONPATH', ''))
-    def cr(*args): return subprocess.run([sys.executable, str(script), *map(str, args)], capture_output=True, text=True, timeout=900, env=env, cwd=tmp_path)
+    def cr(*args): return run(*args, cwd=tmp_path, script=REPO/'benchmarks'/'compact_resnet.py', timeout=900)
     out = tmp_path/'cr.json'
     r = cr('--batch_size', 2, '--pruned', 0.5, '--reps', 1, '--warmup', 1, '--out', out)
     assert r.returncode == 0, r.stdout + r.stderr
@@ -128,13 +126,12 @@ def test_malloc(tmp_path):
     """benchmarks/malloc.py with two steps: every case's rows with both settings and its Markdown (structure, not speed);
     a bad option exits with one line."""
     out = tmp_path/'m.json'
-    r = subprocess.run([sys.executable, str(REPO/'benchmarks'/'malloc.py'), '--reps', '2', '--warmup', '1', '--out', str(out)],
-                       capture_output=True, text=True, timeout=600, cwd=tmp_path)
+    r = run('--reps', 2, '--warmup', 1, '--out', out, cwd=tmp_path, script=REPO/'benchmarks'/'malloc.py')
     assert r.returncode == 0, r.stdout + r.stderr
     rows = json.loads(out.read_text())['rows']
     assert [(x['case'], x['network']) for x in rows] == [('lenet5 alone', 'lenet5'), ('mlp alone', 'mlp'),
                                                          ('lenet5 plain + gated interleaved', 'lenet5'), ('lenet5 plain + gated interleaved', 'plain_lenet5')]
     for x in rows: assert x['default_median_ms'] > 0 and x['keep_median_ms'] > 0
     assert '| lenet5 alone | lenet5 |' in out.with_suffix('.md').read_text()
-    r = subprocess.run([sys.executable, str(REPO/'benchmarks'/'malloc.py'), '--reps', '0'], capture_output=True, text=True, timeout=60)
+    r = run('--reps', 0, cwd=tmp_path, script=REPO/'benchmarks'/'malloc.py', timeout=60)
     assert r.returncode != 0 and r.stderr.strip() == "malloc.py: --reps must be at least 1 and --warmup at least 0, got 0, 5"
