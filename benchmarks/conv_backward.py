@@ -88,15 +88,15 @@ def op_rows(batches, reps, warmup) -> list:
     return rows
 
 
-def late_lenet5(kept, seed=0):
-    "The gated LeNet5 (MNIST shape) with gate i keeping `kept[i]` random units; pruned ones wide (mu in [-15, -8], log sigma in [1.5, 3])."
+def late_lenet5(kept, seed=0, image_size=32, script='conv_backward.py'):
+    "The gated LeNet5 (one input channel) with gate i keeping `kept[i]` random units; pruned ones wide (mu in [-15, -8], log sigma in [1.5, 3])."
     torch.manual_seed(seed)
-    m = build_model('lenet5', in_channels=1, image_size=32, n_classes=10, gate='bmrs_n')
+    m = build_model('lenet5', in_channels=1, image_size=image_size, n_classes=10, gate='bmrs_n')
     g = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for gate, k in zip(gates(m), kept):
             n = gate.n_units
-            if not 1 <= k <= n: raise SystemExit(f"conv_backward.py: --kept: a gate of {n} units cannot keep {k}")
+            if not 1 <= k <= n: raise SystemExit(f"{script}: --kept: a gate of {n} units cannot keep {k}")
             idx = torch.randperm(n, generator=g)
             r = lambda j, lo, hi: (lo + (hi - lo)*torch.rand(j, generator=g, dtype=torch.float64)).to(gate.mu)
             gate.mask.zero_(); gate.mask[idx[:k]] = 1

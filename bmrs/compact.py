@@ -5,6 +5,7 @@
 # %% ../nbs/02b_compact.ipynb #262c619b
 from __future__ import annotations
 from collections import Counter
+import functools
 import torch
 from torch import nn, Tensor
 import torch.nn.functional as F
@@ -12,7 +13,7 @@ from .layers import NoiseGate, _kept_index
 from .models import ZERO_PRESERVING, ZERO_PRESERVING_FNS, _DROPOUTS, _POOLS, Gated
 
 # %% auto #0
-__all__ = ['NotCompactable', 'compact_plan', 'traced_plan', 'Compact']
+__all__ = ['ROW_GEMM_MAX', 'NotCompactable', 'compact_plan', 'traced_plan', 'Compact', 'row_gemm_conv2d']
 
 # %% ../nbs/02b_compact.ipynb #a4761dfe
 _ELEMENTWISE = tuple(t for t in ZERO_PRESERVING if t not in _DROPOUTS)   # one output per input element, nothing random
@@ -54,7 +55,7 @@ def _layer_at(m:nn.Module, x:Tensor, rows:Tensor|None=None, cols:Tensor|None=Non
     w, b = m.weight, m.bias
     if cols is not None: w = w.index_select(1, cols)
     if rows is not None: w, b = w.index_select(0, rows), (None if b is None else b.index_select(0, rows))
-    return F.linear(x, w, b) if isinstance(m, nn.Linear) else m._conv_forward(x, w, b)
+    return F.linear(x, w, b) if isinstance(m, nn.Linear) else _conv_at(m, x, w, b)
 
 def _kind(name:str, m:nn.Module) -> str:
     "How the compact forward runs leaf `m`: 'weighted', 'gate', 'map' (per element or per channel), 'norm' or 'flatten'."
@@ -335,3 +336,74 @@ class Compact(nn.Module):
                 if x.shape[1] != n: raise NotCompactable(f"{name}: {n} units but the input has {x.shape[1]} on axis 1")
                 x = _gate_at(mod, x, idx)
         return x
+
+# %% ../nbs/02b_compact.ipynb #7e9a0c02
+ROW_GEMM_MAX = 1536   # in training, a compact Conv2d runs as one matrix product (row_gemm_conv2d) when in x out channels x input width x output width is at most this (CPU); 0: never
+
+@functools.lru_cache(maxsize=64)
+def _band_index(o:int, c:int, kh:int, kw:int, w:int, device:str) -> Tensor:
+    """For each entry of the banded matrix B (c·kh·w, o·ow) of an `o`×`c`×`kh`×`kw` kernel on inputs `w` wide, where it
+    comes from in the flattened kernel followed by one 0 (index o·c·kh·kw): B[(c, i, v), (o, q)] = kernel[o, c, i, v − q]
+    where 0 ≤ v − q < kw, else that 0. Made outside inference mode (training uses it too)."""
+    with torch.inference_mode(False):
+        ci, i, v, oi, q = torch.meshgrid(*(torch.arange(n) for n in (c, kh, w, o, w - kw + 1)), indexing='ij')
+        j = v - q
+        flat = torch.where((j >= 0) & (j < kw), ((oi*c + ci)*kh + i)*kw + j.clamp(0, kw - 1), o*c*kh*kw)
+        return flat.reshape(c*kh*w, -1).to(device)
+
+def _rows_of(x:Tensor, kh:int) -> Tensor:
+    "A (n·oh, c·kh·w): row (b, r) holds rows r … r + kh − 1 of every channel of example b of `x` (n, c, h, w); one copy."
+    n, c, h, w = x.shape; sn, sc, sh, sw = x.stride()
+    return x.as_strided((n, h - kh + 1, c, kh, w), (sn, sh, sc, sh, sw)).reshape(n*(h - kh + 1), c*kh*w)
+
+class _RowGemmConv(torch.autograd.Function):
+    "A stride-1, unpadded, one-group 2-d convolution as one matrix product with its kernel's banded matrix; its gradients too."
+    @staticmethod
+    def forward(ctx, x, k, b):
+        n, c, h, w = x.shape; o, _, kh, kw = k.shape; oh, ow = h - kh + 1, w - kw + 1
+        band = torch.cat([k.reshape(-1), k.new_zeros(1)])[_band_index(o, c, kh, kw, w, str(x.device))]
+        a = _rows_of(x, kh)
+        y = a @ band if b is None else torch.addmm(b.repeat_interleave(ow), a, band)
+        ctx.save_for_backward(a if ctx.needs_input_grad[1] else None, band if ctx.needs_input_grad[0] else None)
+        ctx.dims = n, c, h, w, o, kh, kw, oh, ow
+        return y.view(n, oh, o, ow).permute(0, 2, 1, 3).contiguous()
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, g):
+        a, band = ctx.saved_tensors
+        n, c, h, w, o, kh, kw, oh, ow = ctx.dims
+        gy = g.permute(0, 2, 1, 3).reshape(n*oh, o*ow)
+        gx = gk = gb = None
+        if ctx.needs_input_grad[0]:
+            ga = (gy @ band.t()).view(n, oh, c, kh, w)
+            gx = g.new_zeros(n, c, h, w)
+            for i in range(kh): gx[:, :, i:i + oh].add_(ga[:, :, :, i].transpose(1, 2))
+        if ctx.needs_input_grad[1]:
+            idx = _band_index(o, c, kh, kw, w, str(g.device)).reshape(-1)
+            gk = g.new_zeros(o*c*kh*kw + 1).index_add_(0, idx, (a.t() @ gy).reshape(-1))[:-1].view(o, c, kh, kw)
+        if ctx.needs_input_grad[2]: gb = gy.view(n*oh, o, ow).sum((0, 2))
+        return gx, gk, gb
+
+def row_gemm_conv2d(x:Tensor, # (n, c, h, w)
+                    weight:Tensor, # (o, c, kh, kw)
+                    bias:Tensor|None=None, # (o,)
+                    padding=(0, 0), # zeros added on each side (rows, columns)
+                   ) -> Tensor:
+    "`F.conv2d(x, weight, bias, padding=padding)` with stride 1, dilation 1 and one group, as one matrix product (see above)."
+    if padding[0] or padding[1]: x = F.pad(x, (padding[1], padding[1], padding[0], padding[0]))
+    return _RowGemmConv.apply(x, weight, bias)
+
+def _row_gemm_pays(m:nn.Module, x:Tensor, k:Tensor) -> bool:
+    """Whether Conv2d `m` with (gathered) kernel `k` on `x` runs as `row_gemm_conv2d`: its kind, the shape rule
+    `ROW_GEMM_MAX`, and in training only (where the kernel's gradient is computed; in inference oneDNN was as fast or faster)."""
+    if not (torch.is_grad_enabled() and k.requires_grad and isinstance(m, nn.Conv2d) and type(m)._conv_forward is nn.Conv2d._conv_forward and x.ndim == 4
+            and x.device.type == 'cpu' and x.dtype in (torch.float32, torch.float64) and k.dtype == x.dtype
+            and m.stride == (1, 1) and m.dilation == (1, 1) and m.groups == 1 and m.padding_mode == 'zeros'
+            and isinstance(m.padding, tuple) and not torch.is_autocast_enabled('cpu')): return False
+    w = x.shape[3] + 2*m.padding[1]
+    return k.shape[0]*k.shape[1]*w*(w - k.shape[3] + 1) <= ROW_GEMM_MAX
+
+def _conv_at(m:nn.Module, x:Tensor, k:Tensor, b:Tensor|None) -> Tensor:
+    "Convolution `m` on `x` with (gathered) kernel `k` and bias `b`: `row_gemm_conv2d` where it pays, else `m`'s own."
+    return row_gemm_conv2d(x, k, b, m.padding) if _row_gemm_pays(m, x, k) else m._conv_forward(x, k, b)

@@ -135,3 +135,33 @@ def test_malloc(tmp_path):
     assert '| lenet5 alone | lenet5 |' in out.with_suffix('.md').read_text()
     r = run('--reps', 0, cwd=tmp_path, script=REPO/'benchmarks'/'malloc.py', timeout=60)
     assert r.returncode != 0 and r.stderr.strip() == "malloc.py: --reps must be at least 1 and --warmup at least 0, got 0, 5"
+
+
+def test_tiny_conv(tmp_path):
+    """benchmarks/tiny_conv.py at batch 8, two repetitions: every op shape in training and in inference with what the
+    rule picks (its products counted by hand), the late and the full LeNet5 step, the Markdown (structure, not speed);
+    a bad --kept exits with one line and no file."""
+    script = REPO/'benchmarks'/'tiny_conv.py'
+    out = tmp_path/'t.json'
+    r = run('--batch_size', 8, '--reps', 2, '--warmup', 1, '--out', out, cwd=tmp_path, script=script)
+    assert r.returncode == 0, r.stdout + r.stderr
+    rows = json.loads(out.read_text())['rows']
+    ops = [x for x in rows if x['what'] == 'op']
+    assert [(x['mode'], x['batch_size']) for x in ops] == [('train', 8)]*15 + [('inference', 512)]*15
+    # in × out channels × input width × output width (5×5 kernels): 1·1·28·24 = 672, …, 6·16·12·8 = 9216
+    hand = {(28, 1, 1): 672, (28, 2, 1): 1344, (28, 1, 2): 1344, (28, 1, 3): 2016, (28, 3, 1): 2016, (28, 1, 6): 4032,
+            (12, 1, 1): 96, (12, 1, 4): 384, (12, 2, 4): 768, (12, 3, 4): 1152, (12, 4, 4): 1536, (12, 6, 2): 1152,
+            (12, 4, 8): 3072, (12, 6, 4): 2304, (12, 6, 16): 9216}
+    assert sorted((x['hw'], x['cin'], x['cout']) for x in ops[:15]) == sorted(hand)
+    for x in ops:
+        assert x['product'] == hand[(x['hw'], x['cin'], x['cout'])] and x['torch_ms'] > 0 and x['row_gemm_ms'] > 0
+        assert x['picked'] == (x['mode'] == 'train' and x['product'] <= 1536)
+    steps = [x for x in rows if x['what'] == 'step']
+    assert [(x['kept'], x['batch_size']) for x in steps] == [([1, 4, 20, 9], 8), ([6, 16, 120, 84], 8)]
+    assert all(x['max_param_diff_one_step'] < 1e-5 and x['torch_ms'] > 0 and x['row_gemm_ms'] > 0 for x in steps)
+    md = out.with_suffix('.md').read_text()
+    assert '| train | 8 | 28×28 | 1 → 1 | 672 | yes |' in md and '| inference | 512 | 28×28 | 1 → 1 | 672 | no |' in md
+    assert '| train | 8 | 12×12 | 6 → 16 | 9216 | no |' in md and '| 1 / 4 / 20 / 9 | 8 |' in md
+    r = run('--no_ops', '--kept', 7, 4, 20, 9, '--out', tmp_path/'bad.json', cwd=tmp_path, script=script, timeout=120)
+    assert r.returncode != 0 and r.stderr.strip().splitlines()[-1] == "tiny_conv.py: --kept: a gate of 6 units cannot keep 7"
+    assert not (tmp_path/'bad.json').exists()
