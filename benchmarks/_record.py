@@ -36,3 +36,10 @@ def check_timing(a, script:str):
     for k in ('reps', 'threads'):
         if getattr(a, k) < 1: raise SystemExit(f"{script}: --{k} must be at least 1, got {getattr(a, k)}")
     if a.warmup < 0 or min(a.batch_size) < 1: raise SystemExit(f"{script}: --warmup must be at least 0 and --batch_size at least 1")
+
+def footer(rec:dict) -> list:
+    "The last lines of a timing page: the command, date, machine and repetitions of finished record `rec`, then its note if any."
+    m = rec['machine']
+    out = ["", f"`{rec['command']}`, {rec['date']}, {m['platform']}, torch {m['torch']}, {m['threads']} thread(s), "
+           f"{rec['reps']} repetitions after {rec['warmup']} warm-up calls."]
+    return out + (["", rec['note']] if rec.get('note') else [])

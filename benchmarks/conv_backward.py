@@ -32,7 +32,7 @@ from bmrs.models import build_model
 from bmrs.layers import gates, model_kl
 from bmrs.train import make_adam
 from bmrs.utils import interleaved_ms
-from _record import write_record, timing_options, check_timing
+from _record import write_record, timing_options, check_timing, footer
 
 _CONV_FN = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
 
@@ -160,11 +160,7 @@ def markdown(rec) -> str:
                 f"(`FlipConv` where a convolution reads at most {steps[0]['flip_max_in']} channels) and without it (torch's backward everywhere), median ms, interleaved:", "",
                 "| batch | torch's backward ms | with the rule ms | speed-up |", "|---|---|---|---|"]
         out += [f"| {r['batch_size']} | {r['torch_ms']:.3f} | {r['rule_ms']:.3f} | {r['speedup']:.2f}× |" for r in steps]
-    m = rec['machine']
-    out += ["", f"`{rec['command']}`, {rec['date']}, {m['platform']}, torch {m['torch']}, {m['threads']} thread(s), "
-            f"{rec['reps']} repetitions after {rec['warmup']} warm-up calls."]
-    if rec.get('note'): out += ["", rec['note']]
-    return '\n'.join(out) + '\n'
+    return '\n'.join(out + footer(rec)) + '\n'
 
 
 def main(argv=None):

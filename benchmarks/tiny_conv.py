@@ -29,7 +29,7 @@ import bmrs.compact as cm
 from bmrs.layers import model_kl
 from bmrs.train import make_adam
 from bmrs.utils import interleaved_ms
-from _record import write_record, timing_options, check_timing
+from _record import write_record, timing_options, check_timing, footer
 from conv_backward import late_lenet5
 
 RULE = cm.ROW_GEMM_MAX
@@ -118,11 +118,7 @@ def markdown(rec) -> str:
                 "(`ROW_GEMM_MAX = 0`), median ms, interleaved:", "",
                 "| units kept | batch | torch ms | with the rule ms | speed-up |", "|---|---|---|---|---|"]
         out += [f"| {' / '.join(map(str, r['kept']))} | {r['batch_size']} | {r['torch_ms']:.3f} | {r['row_gemm_ms']:.3f} | {r['speedup']:.2f}× |" for r in steps]
-    m = rec['machine']
-    out += ["", f"`{rec['command']}`, {rec['date']}, {m['platform']}, torch {m['torch']}, {m['threads']} thread(s), "
-            f"{rec['reps']} repetitions after {rec['warmup']} warm-up calls."]
-    if rec.get('note'): out += ["", rec['note']]
-    return '\n'.join(out) + '\n'
+    return '\n'.join(out + footer(rec)) + '\n'
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
