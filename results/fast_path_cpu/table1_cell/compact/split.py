@@ -83,8 +83,10 @@ def row_gemm():
     same = sum(x['unit_compression'] == y['unit_compression'] for x, y in zip(ra, rb))
     print(f"\nEvery per-epoch number but the time the same up to epoch {first} (of {len(ra)}); epochs with the same unit compression: "
           f"{same}; largest difference of the per-epoch training loss: {max(abs(float(x['loss']) - float(y['loss'])) for x, y in zip(ra, rb)):.4f}")
-    print(f"The run alone (`alone_before/`) has every per-epoch number but the time of `before/`: "
-          f"{all(x[k] == y[k] for x, y in zip(ra, r0) for k in x if k != 'time')}")
+    (r1, s1, m1) = run('row_gemm/alone_after')
+    print(f"The runs alone have every per-epoch number but the time of `before/` (`alone_before/`): "
+          f"{all(x[k] == y[k] for x, y in zip(ra, r0) for k in x if k != 'time')}; of `after/` (`alone_after/`): "
+          f"{all(x[k] == y[k] for x, y in zip(rb, r1) for k in x if k != 'time')}; epochs alone: {sum(s0):.1f} s before, {sum(s1):.1f} s after")
     (rc, sc, mc), (rp, sp, mp) = run('row_gemm/vs_plain/compact'), run('row_gemm/vs_plain/plain', 'lenet5-mnist-none-seed1000')
     print(f"\nThe after cell run again beside the plain LeNet5 (`row_gemm/vs_plain/`); every per-epoch number but the time the same as "
           f"`after/`: {all(x[k] == y[k] for x, y in zip(rb, rc) for k in x if k != 'time')}\n")
