@@ -129,18 +129,25 @@ def step_fn(model, x, y, flip_max):
     return step
 
 
+def time_two_steps(base, x, y, step_fn, settings:dict, warmup, reps, refusal:str):
+    """(ms by name, parameter difference) of a training step of copies of `base` on (x, y) under the two `settings`
+    ({name: `step_fn`'s last argument}), timed interleaved, after checking that one step of each gives the same
+    parameters (within 1e-5; else exit with `refusal` and the difference)."""
+    (k0, s0), (k1, s1) = settings.items()
+    a, c = copy.deepcopy(base), copy.deepcopy(base)      # the two compute the same step
+    for m, f in ((a, s0), (c, s1)): torch.manual_seed(2); step_fn(m, x, y, f)()
+    diff = max((p - q).abs().max().item() for p, q in zip(a.parameters(), c.parameters()))
+    if diff > 1e-5: raise SystemExit(f"{refusal} {diff:g}")
+    return interleaved_ms({k: step_fn(copy.deepcopy(base), x, y, f) for k, f in settings.items()}, warmup, reps), diff
+
+
 def step_rows(batches, kept, reps, warmup, rule) -> list:
     rows = []
     for b in batches:
         g = torch.Generator().manual_seed(1)
         x, y = torch.randn(b, 1, 32, 32, generator=g), torch.randint(0, 10, (b,), generator=g)
-        base = late_lenet5(kept)
-        a, c = copy.deepcopy(base), copy.deepcopy(base)      # the two compute the same step
-        for m, f in ((a, rule), (c, 0)): torch.manual_seed(2); step_fn(m, x, y, f)()
-        diff = max((p - q).abs().max().item() for p, q in zip(a.parameters(), c.parameters()))
-        if diff > 1e-5: raise SystemExit(f"conv_backward.py: one step with and without the rule differs by {diff:g}")
-        fns = {k: step_fn(copy.deepcopy(base), x, y, f) for k, f in (('rule', rule), ('torch', 0))}
-        ms = interleaved_ms(fns, warmup, reps)
+        ms, diff = time_two_steps(late_lenet5(kept), x, y, step_fn, dict(rule=rule, torch=0), warmup, reps,
+                                  "conv_backward.py: one step with and without the rule differs by")
         rows.append(dict(what='step', batch_size=b, kept=list(kept), flip_max_in=rule, torch_ms=ms['torch'], rule_ms=ms['rule'],
                          speedup=ms['torch']/ms['rule'], max_param_diff_one_step=diff))
         print('step', b, kept, {k: round(v, 3) for k, v in ms.items()}, f"{ms['torch']/ms['rule']:.2f}x", flush=True)

@@ -18,7 +18,7 @@ Timed with the two interleaved call by call (machine noise hits them alike), med
   that the two compute the same step (parameters within 1e-5) and, in float64, `row_gemm_conv2d` against torch at every
   op shape (output and gradients within 1e-12).
 """
-import argparse, copy, sys
+import argparse, sys
 from pathlib import Path
 import torch
 import torch.nn.functional as F
@@ -30,7 +30,7 @@ from bmrs.layers import model_kl
 from bmrs.train import make_adam
 from bmrs.utils import interleaved_ms
 from _record import write_record, timing_options, check_timing, footer
-from conv_backward import late_lenet5
+from conv_backward import late_lenet5, time_two_steps
 
 RULE = cm.ROW_GEMM_MAX
 OPS = [dict(hw=28, cin=c, cout=o, xgrad=False) for c, o in ((1, 1), (2, 1), (1, 2), (1, 3), (3, 1), (1, 6))] + \
@@ -91,12 +91,8 @@ def step_rows(batches, kepts, reps, warmup) -> list:
         for b in batches:
             g = torch.Generator().manual_seed(1)
             x, y = torch.randn(b, 1, 28, 28, generator=g), torch.randint(0, 10, (b,), generator=g)
-            base = late_lenet5(kept, image_size=28, script='tiny_conv.py')
-            a, c = copy.deepcopy(base), copy.deepcopy(base)      # the two compute the same step
-            for m, r in ((a, RULE), (c, 0)): torch.manual_seed(2); step_fn(m, x, y, r)()
-            diff = max((p - q).abs().max().item() for p, q in zip(a.parameters(), c.parameters()))
-            if diff > 1e-5: raise SystemExit(f"tiny_conv.py: one step with and without row_gemm_conv2d differs by {diff:g}")
-            ms = interleaved_ms({k: step_fn(copy.deepcopy(base), x, y, r) for k, r in (('row_gemm', RULE), ('torch', 0))}, warmup, reps)
+            ms, diff = time_two_steps(late_lenet5(kept, image_size=28, script='tiny_conv.py'), x, y, step_fn, dict(row_gemm=RULE, torch=0),
+                                      warmup, reps, "tiny_conv.py: one step with and without row_gemm_conv2d differs by")
             rows.append(dict(what='step', batch_size=b, kept=list(kept), rule=RULE, torch_ms=ms['torch'], row_gemm_ms=ms['row_gemm'],
                              speedup=ms['torch']/ms['row_gemm'], max_param_diff_one_step=diff))
             print('step', b, kept, {k: round(v, 3) for k, v in ms.items()}, f"{ms['torch']/ms['row_gemm']:.2f}x", flush=True)
