@@ -361,7 +361,8 @@ class _RowGemmConv(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, k, b):
         n, c, h, w = x.shape; o, _, kh, kw = k.shape; oh, ow = h - kh + 1, w - kw + 1
-        band = torch.cat([k.reshape(-1), k.new_zeros(1)])[_band_index(o, c, kh, kw, w, str(x.device))]
+        ctx.idx = _band_index(o, c, kh, kw, w, str(x.device))           # its backward sums onto the kernel through it
+        band = torch.cat([k.reshape(-1), k.new_zeros(1)])[ctx.idx]
         a = _rows_of(x, kh)
         y = a @ band if b is None else torch.addmm(b.repeat_interleave(ow), a, band)
         ctx.save_for_backward(a if ctx.needs_input_grad[1] else None, band if ctx.needs_input_grad[0] else None)
@@ -380,8 +381,7 @@ class _RowGemmConv(torch.autograd.Function):
             gx = g.new_zeros(n, c, h, w)
             for i in range(kh): gx[:, :, i:i + oh].add_(ga[:, :, :, i].transpose(1, 2))
         if ctx.needs_input_grad[1]:
-            idx = _band_index(o, c, kh, kw, w, str(g.device)).reshape(-1)
-            gk = g.new_zeros(o*c*kh*kw + 1).index_add_(0, idx, (a.t() @ gy).reshape(-1))[:-1].view(o, c, kh, kw)
+            gk = g.new_zeros(o*c*kh*kw + 1).index_add_(0, ctx.idx.reshape(-1), (a.t() @ gy).reshape(-1))[:-1].view(o, c, kh, kw)
         if ctx.needs_input_grad[2]: gb = gy.view(n*oh, o, ow).sum((0, 2))
         return gx, gk, gb
 
