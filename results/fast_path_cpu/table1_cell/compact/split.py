@@ -16,10 +16,21 @@ def run(kind, name=NAME):
     return rows, secs, json.loads((HERE/kind/f'{name}.json').read_text())['metrics']
 
 
+def first_late(rows, late_at=80):
+    "(index of the first epoch that ends with units pruned, of the first that ends with at least `late_at` % pruned)."
+    return (next(i for i, r in enumerate(rows) if float(r['unit_compression']) > 0),
+            next(i for i, r in enumerate(rows) if float(r['unit_compression']) >= late_at))
+
+
+def stretches(rows):
+    "Index ranges of the epochs before any unit is pruned, up to 80 % pruned, and after (and the whole cell)."
+    first, late = first_late(rows)
+    return ((0, first + 1), (first + 1, late + 1), (late + 1, len(rows)), (0, len(rows)))
+
+
 def main():
     (ra, sa, ma), (rb, sb, mb) = run('masked'), run('compact')
-    first = next(i for i, r in enumerate(ra) if float(r['unit_compression']) > 0)   # the epoch after the first pruning
-    late = next(i for i, r in enumerate(ra) if float(r['unit_compression']) >= 80)
+    first, late = first_late(ra)
     out = ['| epochs | units pruned | masked s | compact s | masked / compact |', '|---|---|---|---|---|']
     for lo, hi, what in ((0, first + 1, 'none yet (pruning starts at the end of the last)'),
                          (first + 1, late + 1, f"{ra[first]['unit_compression'][:4]}–{ra[late]['unit_compression'][:4]} %"),
@@ -40,14 +51,13 @@ def main():
     same = all(x[k] == y[k] for x, y in zip(rb, rc) for k in x if k != 'time')
     print(f"\nThe compact cell run again beside the plain network: every per-epoch number but the time the same as above: {same}\n")
     print('| epochs | compact cell s | plain LeNet5 s | compact / plain |', '|---|---|---|---|', sep='\n')
-    for lo, hi in ((0, first + 1), (first + 1, late + 1), (late + 1, len(rc)), (0, len(rc))):
+    for lo, hi in stretches(rc):
         a, b = sum(sc[lo:hi]), sum(sp[lo:hi])
         print(f"| {lo + 1}–{hi} | {a:.1f} | {b:.1f} | {a/b:.2f}× |")
     print(f"\nPlain LeNet5, 60 epochs without gates: test top-1 {mp['test_top1']:.2f} %")
     mlp = 'mlp-mnist-bmrs_n_release-seed1000'
     (ra, sa, ma), (rb, sb, mb) = run('mlp/masked', mlp), run('mlp/compact', mlp)
-    first = next(i for i, r in enumerate(ra) if float(r['unit_compression']) > 0)
-    late = next(i for i, r in enumerate(ra) if float(r['unit_compression']) >= 70)
+    first, late = first_late(ra, 70)
     print('\nThe MLP cell (`mlp/`), masked against compact:\n')
     print('| epochs | units pruned | masked s | compact s | masked / compact |', '|---|---|---|---|---|', sep='\n')
     for lo, hi, what in ((0, first + 1, 'none yet'), (first + 1, late + 1, f"{ra[first]['unit_compression'][:4]}–{ra[late]['unit_compression'][:4]} %"),
@@ -57,13 +67,6 @@ def main():
     print('\n| run | test top-1 % | units pruned % | parameters removed % |', '|---|---|---|---|', sep='\n')
     for k, m in (('masked', ma), ('compact', mb)):
         print(f"| {k} | {m['test_top1']:.2f} | {m['unit_compression']:.2f} | {m['param_compression']:.2f} |")
-
-
-def stretches(rows):
-    "Index ranges of the epochs before any unit is pruned, up to 80 % pruned, and after (and the whole cell)."
-    first = next(i for i, r in enumerate(rows) if float(r['unit_compression']) > 0)
-    late = next(i for i, r in enumerate(rows) if float(r['unit_compression']) >= 80)
-    return ((0, first + 1), (first + 1, late + 1), (late + 1, len(rows)), (0, len(rows)))
 
 
 def row_gemm():
